@@ -1,0 +1,32 @@
+//! Qingdan (清单) hosts the basic elderly-care service lists (基本养老服务清单)
+//! of a city and its counties. The city baseline is data (a catalogue); each
+//! county's richer list is a sandboxed WebAssembly component. Qingdan proves,
+//! before approval, that a county component never gives anybody less than the
+//! baseline, and enforces the same floor again at run time.
+//!
+//! # Layout
+//!
+//! - [`model`]: the person (a finite domain of 1,171,200 persons), the benefit
+//!   kinds, and the order "at least as generous" ([`model::dominates`]).
+//! - [`catalogue`]: reads and validates catalogue files (TOML), chains a list to
+//!   the list it must not fall below, evaluates the baseline natively with the
+//!   reason for every line, and checks one declarative list against its parent
+//!   over the whole person domain.
+//! - [`runtime`]: the wasmtime engine that runs county components: validation
+//!   (world, imports, size), compile cache, pooling allocator, fresh instance per
+//!   evaluation, fuel / epoch / memory / stack / output limits, typed errors.
+//! - [`verify`]: the exhaustive floor proof of a county component against its
+//!   baseline over the whole person domain, with counterexamples, the change
+//!   report and a determinism probe.
+//! - [`evaluate`]: one evaluation with the guard: baseline lines, county lines,
+//!   the merge that never goes below the baseline, and the explanation of each
+//!   line.
+//! - [`cli`]: the `qingdan` command line (`catalogue check`, `eval`, `check`,
+//!   `new`, `bench`).
+
+pub mod catalogue;
+pub mod cli;
+pub mod evaluate;
+pub mod model;
+pub mod runtime;
+pub mod verify;

@@ -1,0 +1,1 @@
+//! Paths of the guest components built from source (being written).

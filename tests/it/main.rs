@@ -1,0 +1,1 @@
+//! The one integration-test binary of Qingdan. One module per area.
