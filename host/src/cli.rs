@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod catalogue;
+mod check;
+mod eval;
 
 /// Exit code for "the check ran and failed".
 pub const EXIT_FAIL: u8 = 1;
@@ -28,6 +30,10 @@ enum Command {
     /// Work with catalogue files (the declarative lists).
     #[command(subcommand)]
     Catalogue(catalogue::CatalogueCommand),
+    /// What one person is entitled to, with the reason for every line.
+    Eval(eval::EvalArgs),
+    /// Prove a county plugin never falls below its baseline, over every person.
+    Check(check::CheckArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -42,6 +48,8 @@ pub fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Catalogue(cmd) => catalogue::run(cmd),
+        Command::Eval(args) => eval::run(args),
+        Command::Check(args) => check::run(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -50,4 +58,55 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_INVALID)
         }
     }
+}
+
+/// Today's date in China (UTC+8), the default evaluation date.
+fn today() -> jiff::civil::Date {
+    jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)))
+        .date()
+}
+
+/// Reads a person from JSON text, or from a file when the text is `@FILE`.
+fn parse_person(text: &str) -> Result<crate::model::Person, String> {
+    let json = match text.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?,
+        None => text.to_string(),
+    };
+    let person: crate::model::Person =
+        serde_json::from_str(&json).map_err(|e| format!("invalid person JSON: {e}"))?;
+    person.normalized().map_err(|e| e.to_string())
+}
+
+/// Loads the folder of a catalogue file (its other editions and its parents)
+/// and returns the library with the file's jurisdiction code.
+fn load_baseline(
+    file: &std::path::Path,
+) -> Result<(crate::catalogue::Library, String), String> {
+    let catalogue = crate::catalogue::Catalogue::from_file(file).map_err(|e| e.to_string())?;
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let library = crate::catalogue::Library::load_dir(dir).map_err(|e| e.to_string())?;
+    Ok((library, catalogue.jurisdiction.code))
+}
+
+/// Finds, in a folder of catalogues, the file of list `code` in force on `date`.
+fn find_catalogue(
+    dir: &std::path::Path,
+    code: &str,
+    date: jiff::civil::Date,
+) -> Result<std::path::PathBuf, String> {
+    let library = crate::catalogue::Library::load_dir(dir)
+        .map_err(|e| format!("reading catalogues in {}: {e}", dir.display()))?;
+    library
+        .in_force(code, date)
+        .map(|c| c.path.clone())
+        .ok_or_else(|| {
+            format!(
+                "no catalogue of the list {code} in force on {date} in {} (give one with --catalogue)",
+                dir.display()
+            )
+        })
 }
