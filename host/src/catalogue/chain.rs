@@ -1,0 +1,226 @@
+//! Declarative against declarative: a list against the list it must not fall
+//! below, over the whole person domain.
+
+use super::{Catalogue, Library, accepts, predicate::person_text};
+use crate::model::{Benefit, DOMAIN_SIZE, Line, Person, Shortfall};
+use serde::Serialize;
+use std::fmt;
+
+/// How many failing persons are kept per item: the smallest by domain index.
+pub const EXAMPLES_PER_ITEM: usize = 5;
+
+/// One person for whom the child list gives less than the parent list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Counterexample {
+    /// Position in the domain order ([`Person::index`]).
+    pub person_index: usize,
+    /// The person.
+    pub person: Person,
+    /// The parent list's line.
+    pub parent: Benefit,
+    /// The child list's line, if any.
+    pub child: Option<Benefit>,
+    /// Why the child line is not acceptable.
+    pub shortfall: Shortfall,
+}
+
+/// A parent item the child falls below for some persons.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ItemFailure {
+    /// The item key.
+    pub item: String,
+    /// The item's Chinese name (in the parent list).
+    pub name: String,
+    /// How many persons fail.
+    pub persons: usize,
+    /// The smallest failing persons (at most [`EXAMPLES_PER_ITEM`]).
+    pub examples: Vec<Counterexample>,
+}
+
+/// The outcome of [`check_against`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChainReport {
+    /// The child list (`宁波市 330200 edition 2023`).
+    pub child: String,
+    /// The parent list.
+    pub parent: String,
+    /// The child's file.
+    pub child_file: String,
+    /// The parent's file.
+    pub parent_file: String,
+    /// True when no person gets less from the child than from the parent.
+    pub passed: bool,
+    /// How many persons were checked (the whole domain).
+    pub persons: usize,
+    /// Per parent item that fails, in parent item order.
+    pub failures: Vec<ItemFailure>,
+}
+
+impl fmt::Display for ChainReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verdict = if self.passed { "PASS" } else { "FAIL" };
+        writeln!(
+            f,
+            "{verdict} {} is not below {} ({} persons checked)",
+            self.child, self.parent, self.persons
+        )?;
+        for fail in &self.failures {
+            writeln!(
+                f,
+                "  {} ({}): {} persons get less; smallest:",
+                fail.item, fail.name, fail.persons
+            )?;
+            for e in &fail.examples {
+                let child = e.child.map_or_else(|| "nothing".to_string(), |b| b.to_string());
+                writeln!(
+                    f,
+                    "    #{} ({}): parent gives {}, child gives {} ({})",
+                    e.person_index,
+                    person_text(&e.person),
+                    e.parent,
+                    child,
+                    e.shortfall
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    counts: Vec<usize>,
+    examples: Vec<Vec<Counterexample>>,
+}
+
+fn check_range(child: &Catalogue, parent: &Catalogue, map: &[Option<u16>], range: std::ops::Range<usize>) -> Tally {
+    let n = parent.items.len();
+    let mut tally = Tally {
+        counts: vec![0; n],
+        examples: vec![Vec::new(); n],
+    };
+    let mut parent_lines: Vec<Line> = Vec::with_capacity(n);
+    let mut child_lines: Vec<Line> = Vec::with_capacity(child.items.len());
+    for index in range {
+        let Some(person) = Person::from_index(index) else {
+            break;
+        };
+        parent_lines.clear();
+        child_lines.clear();
+        parent.lines_into(&person, &mut parent_lines);
+        child.lines_into(&person, &mut child_lines);
+        for line in &parent_lines {
+            let pi = usize::from(line.item);
+            let child_line = map
+                .get(pi)
+                .copied()
+                .flatten()
+                .and_then(|ci| child_lines.iter().find(|l| l.item == ci))
+                .map(|l| &l.benefit);
+            let Some(item) = parent.items.get(pi) else {
+                continue;
+            };
+            if let Err(shortfall) = accepts(item, child_line, &line.benefit) {
+                if let (Some(c), Some(ex)) = (tally.counts.get_mut(pi), tally.examples.get_mut(pi)) {
+                    *c += 1;
+                    if ex.len() < EXAMPLES_PER_ITEM {
+                        ex.push(Counterexample {
+                            person_index: index,
+                            person,
+                            parent: line.benefit,
+                            child: child_line.copied(),
+                            shortfall,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    tally
+}
+
+/// Checks that `child` gives every person of the domain at least what
+/// `parent` gives, item by item (items matched by key; a presence-only parent
+/// item only needs some child line). Uses every available core.
+pub fn check_against(child: &Catalogue, parent: &Catalogue) -> ChainReport {
+    let map: Vec<Option<u16>> = parent
+        .items
+        .iter()
+        .map(|i| child.item_index(&i.key).and_then(|c| u16::try_from(c).ok()))
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 16);
+    let chunk = DOMAIN_SIZE.div_ceil(threads);
+    let tallies: Vec<Tally> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let range = (t * chunk)..((t + 1) * chunk).min(DOMAIN_SIZE);
+                let map = &map;
+                s.spawn(move || check_range(child, parent, map, range))
+            })
+            .collect();
+        // A worker only panics on a bug; its chunk then counts as unchecked
+        // and the report fails rather than passing silently.
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let complete = tallies.iter().all(|t| t.counts.len() == parent.items.len());
+    let mut failures = Vec::new();
+    for (pi, item) in parent.items.iter().enumerate() {
+        let mut persons = 0;
+        let mut examples = Vec::new();
+        // Chunks are in domain order, so the first examples are the smallest.
+        for t in &tallies {
+            persons += t.counts.get(pi).copied().unwrap_or(0);
+            if let Some(ex) = t.examples.get(pi) {
+                examples.extend(ex.iter().cloned());
+            }
+        }
+        examples.truncate(EXAMPLES_PER_ITEM);
+        if persons > 0 {
+            failures.push(ItemFailure {
+                item: item.key.clone(),
+                name: item.name.clone(),
+                persons,
+                examples,
+            });
+        }
+    }
+    ChainReport {
+        child: child.label(),
+        parent: parent.label(),
+        child_file: child.path.display().to_string(),
+        parent_file: parent.path.display().to_string(),
+        passed: complete && failures.is_empty(),
+        persons: DOMAIN_SIZE,
+        failures,
+    }
+}
+
+impl Library {
+    /// Checks `c` against every edition of every list above it (its parent,
+    /// the parent's parent, … up to the national list) whose period overlaps
+    /// `c`'s: during the overlap both are in force, so `c` must not fall
+    /// below either.
+    pub fn check_chain(&self, c: &Catalogue) -> Vec<ChainReport> {
+        let mut reports = Vec::new();
+        let mut code = c.parent.clone();
+        let mut seen = Vec::new();
+        while let Some(parent_code) = code.take() {
+            if seen.contains(&parent_code) {
+                break;
+            }
+            seen.push(parent_code.clone());
+            for p in self.catalogues() {
+                if p.jurisdiction.code == parent_code && p.overlaps(c) {
+                    reports.push(check_against(c, p));
+                }
+                if p.jurisdiction.code == parent_code && code.is_none() {
+                    code = p.parent.clone();
+                }
+            }
+        }
+        reports
+    }
+}
