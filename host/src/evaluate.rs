@@ -323,9 +323,26 @@ impl Fault {
     /// A fault from a plugin call error.
     pub fn from_call(e: &CallError) -> Fault {
         Fault {
-            kind: e.kind().to_string(),
+            kind: fault_kind(e).to_string(),
             message: e.to_string(),
         }
+    }
+}
+
+/// A short, stable name for the kind of a call error (used in reports and
+/// fault records).
+pub fn fault_kind(e: &CallError) -> &'static str {
+    match e {
+        CallError::OutOfFuel { .. } => "out-of-fuel",
+        CallError::Interrupted { .. } => "interrupted",
+        CallError::MemoryLimit { .. } => "memory-limit",
+        CallError::LogLimit { .. } => "log-limit",
+        CallError::StackOverflow => "stack-overflow",
+        CallError::Trap { .. } => "trap",
+        CallError::Malformed { .. } => "malformed",
+        CallError::Guest { .. } => "guest-error",
+        CallError::Instantiate(_) => "instantiate",
+        CallError::Poisoned(_) => "poisoned",
     }
 }
 

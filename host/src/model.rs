@@ -51,7 +51,12 @@ macro_rules! finite_enum {
 
 finite_enum! {
     /// 户籍: registered in this county, or a long-term resident registered elsewhere.
-    Hukou { Local = "local", NonLocal = "non-local" }
+    Hukou {
+        /// Registered in this county.
+        Local = "local",
+        /// A long-term resident registered elsewhere.
+        NonLocal = "non-local",
+    }
 }
 
 finite_enum! {

@@ -22,7 +22,7 @@
 //!   limit the run stops: the faulting person is located and reported.
 
 use crate::catalogue::{self, Catalogue};
-use crate::evaluate::{Binding, ReadAnswer};
+use crate::evaluate::{Binding, ReadAnswer, fault_kind};
 use crate::model::{
     Ability, Assistance, Benefit, DOMAIN_SIZE, Disability, Hukou, Line, LivingFlag, MAX_AGE,
     MIN_AGE, Person, Shortfall, yuan,
@@ -51,6 +51,9 @@ pub struct Options {
     pub probe_sample: usize,
     /// Smallest failing persons reported per item. Default 5.
     pub counterexamples: usize,
+    /// The fuel limit per person, for the report (the runtime's
+    /// [`Limits::fuel_per_evaluation`](crate::runtime::Limits::fuel_per_evaluation)).
+    pub fuel_per_person: u64,
 }
 
 impl Default for Options {
@@ -62,6 +65,7 @@ impl Default for Options {
             batch_size: 8192,
             probe_sample: 2000,
             counterexamples: 5,
+            fuel_per_person: crate::runtime::DEFAULT_FUEL_PER_EVALUATION,
         }
     }
 }
@@ -402,11 +406,24 @@ struct ChangeStat {
     masks: Masks,
 }
 
+/// A baseline item the county falls below: (item index, baseline line,
+/// county line, shortfall).
+type Below = (usize, Benefit, Option<Benefit>, Shortfall);
+
+/// One change against the baseline.
+struct ChangeLine {
+    kind: ChangeKind,
+    item: usize,
+    delta: Option<u64>,
+    baseline: Option<Benefit>,
+    county: Benefit,
+}
+
 /// The comparison of one (baseline lines, answer) pair.
 #[derive(Default)]
 struct Verdict {
-    failures: Vec<(usize, Benefit, Option<Benefit>, Shortfall)>,
-    changes: Vec<(ChangeKind, usize, Option<u64>, Option<Benefit>, Benefit)>,
+    failures: Vec<Below>,
+    changes: Vec<ChangeLine>,
     malformed: Option<String>,
 }
 
@@ -452,13 +469,13 @@ fn compare(catalogue: &Catalogue, base: &[Line], answer: &Result<ReadAnswer, Str
                         }
                         _ => None,
                     };
-                    verdict.changes.push((
-                        ChangeKind::Raised,
-                        index,
+                    verdict.changes.push(ChangeLine {
+                        kind: ChangeKind::Raised,
+                        item: index,
                         delta,
-                        Some(line.benefit),
-                        c,
-                    ));
+                        baseline: Some(line.benefit),
+                        county: c,
+                    });
                 }
             }
             Err(shortfall) => verdict
@@ -468,26 +485,30 @@ fn compare(catalogue: &Catalogue, base: &[Line], answer: &Result<ReadAnswer, Str
     }
     for (index, benefit) in &read.baseline_items {
         if !base.iter().any(|l| usize::from(l.item) == *index) {
-            verdict.changes.push((
-                ChangeKind::Widened,
-                *index,
-                money(benefit),
-                None,
-                *benefit,
-            ));
+            verdict.changes.push(ChangeLine {
+                kind: ChangeKind::Widened,
+                item: *index,
+                delta: money(benefit),
+                baseline: None,
+                county: *benefit,
+            });
         }
     }
     for (index, benefit) in &read.extras {
-        verdict
-            .changes
-            .push((ChangeKind::Extra, *index, money(benefit), None, *benefit));
+        verdict.changes.push(ChangeLine {
+            kind: ChangeKind::Extra,
+            item: *index,
+            delta: money(benefit),
+            baseline: None,
+            county: *benefit,
+        });
     }
     verdict
 }
 
 /// What one thread accumulates.
 struct Acc {
-    failures: Vec<(u64, Vec<(usize, Benefit, Option<Benefit>, Shortfall)>)>,
+    failures: Vec<(u64, Vec<Below>)>,
     changes: FastMap<(ChangeKind, usize), ChangeStat>,
     faults: Vec<(Option<usize>, String, String)>,
     fault_count: u64,
@@ -739,15 +760,18 @@ fn apply(shared: &Shared<'_>, acc: &mut Acc, index: usize, person: &Person, verd
             smallest.push((index, *baseline, *county, *shortfall));
         }
     }
-    for (kind, item, delta, baseline, county) in &verdict.changes {
-        let stat = acc.changes.entry((*kind, *item)).or_insert(ChangeStat {
-            persons: 0,
-            delta: None,
-            example: (*baseline, *county),
-            masks: Masks::default(),
-        });
+    for change in &verdict.changes {
+        let stat = acc
+            .changes
+            .entry((change.kind, change.item))
+            .or_insert(ChangeStat {
+                persons: 0,
+                delta: None,
+                example: (change.baseline, change.county),
+                masks: Masks::default(),
+            });
         stat.persons += 1;
-        if let Some(d) = delta {
+        if let Some(d) = &change.delta {
             stat.delta = Some(match stat.delta {
                 None => (*d, *d),
                 Some((lo, hi)) => (lo.min(*d), hi.max(*d)),
@@ -761,7 +785,7 @@ fn record_stop(shared: &Shared<'_>, acc: &mut Acc, person: Option<usize>, e: &Ca
     shared.stop.store(true, Ordering::Relaxed);
     acc.fault_count += 1;
     acc.faults
-        .push((person, e.kind().to_string(), e.to_string()));
+        .push((person, fault_kind(e).to_string(), e.to_string()));
 }
 
 /// After a batch faulted, finds the first person of the batch that faults on
@@ -915,7 +939,7 @@ fn assemble(
         changes,
         fuel: FuelStats {
             batch_mean_per_person: merged.fuel / persons,
-            limit_per_person: shared.plugin.fuel_per_evaluation(),
+            limit_per_person: shared.options.fuel_per_person,
             ..FuelStats::default()
         },
         elapsed_ms: 0,

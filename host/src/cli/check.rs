@@ -72,7 +72,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
         );
         return Ok(EXIT_INVALID);
     };
-    let mut options = Options::default();
+    let mut options = Options {
+        fuel_per_person: runtime.limits().fuel_per_evaluation,
+        ..Options::default()
+    };
     if let Some(threads) = args.threads {
         options.threads = threads.max(1);
     }
