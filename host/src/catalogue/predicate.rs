@@ -502,6 +502,85 @@ fn dnf(p: &Predicate) -> Result<Vec<Cube>, String> {
     }
 }
 
+/// Number of values of each person field, in [`Person::index`] order
+/// (age, hukou, ability, assistance, disability, living, family planning,
+/// veteran).
+const DIMS: [usize; 8] = [(MAX_AGE - MIN_AGE + 1) as usize, 2, 6, 5, 5, 16, 2, 2];
+
+impl Cube {
+    /// The mask of field `d` (see [`DIMS`]).
+    fn mask(&self, d: usize) -> u64 {
+        match d {
+            0 => self.age,
+            1 => u64::from(self.hukou),
+            2 => u64::from(self.ability),
+            3 => u64::from(self.assistance),
+            4 => u64::from(self.disability),
+            5 => u64::from(self.living),
+            6 => u64::from(self.flags & 0b11),
+            _ => u64::from(self.flags >> 2),
+        }
+    }
+}
+
+/// A partition of the person domain into cells on which every given
+/// predicate is constant: two values of a field are in one class when no
+/// cube of any predicate tells them apart. Checking one person per cell (its
+/// smallest) is then the same as checking every person, in far fewer steps.
+pub(crate) struct Cells {
+    /// Per field, the classes (each a list of values), ordered by their
+    /// smallest value.
+    classes: [Vec<Vec<usize>>; 8],
+}
+
+impl Cells {
+    pub(crate) fn of(preds: &[&Compiled]) -> Cells {
+        let cubes: Vec<&Cube> = preds.iter().flat_map(|p| p.cubes.iter()).collect();
+        let classes = std::array::from_fn(|d| {
+            let mut classes: Vec<(Vec<bool>, Vec<usize>)> = Vec::new();
+            for v in 0..DIMS[d] {
+                let sig: Vec<bool> = cubes.iter().map(|c| c.mask(d) >> v & 1 == 1).collect();
+                match classes.iter_mut().find(|(s, _)| *s == sig) {
+                    Some((_, values)) => values.push(v),
+                    None => classes.push((sig, vec![v])),
+                }
+            }
+            classes.into_iter().map(|(_, values)| values).collect()
+        });
+        Cells { classes }
+    }
+
+    /// Calls `f` with the smallest person of every cell, in domain order.
+    pub(crate) fn for_each_smallest(&self, mut f: impl FnMut(&Person) -> bool) {
+        let mut pos = [0usize; 8];
+        loop {
+            let mut index = 0;
+            for (d, p) in pos.iter().enumerate() {
+                let v = self.classes[d].get(*p).and_then(|c| c.first()).copied().unwrap_or(0);
+                index = index * DIMS[d] + v;
+            }
+            if let Some(person) = Person::from_index(index)
+                && !f(&person)
+            {
+                return;
+            }
+            // Odometer over the class positions, last field fastest.
+            let mut d = 8;
+            loop {
+                if d == 0 {
+                    return;
+                }
+                d -= 1;
+                pos[d] += 1;
+                if pos[d] < self.classes[d].len() {
+                    break;
+                }
+                pos[d] = 0;
+            }
+        }
+    }
+}
+
 /// A predicate compiled for the hot path.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Compiled {

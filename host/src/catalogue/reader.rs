@@ -838,8 +838,10 @@ impl Reader<'_> {
         })
     }
 
-    /// Every eligible person falls in exactly one tier: found by enumerating
-    /// the domain (1,171,200 persons, a few milliseconds in a release build).
+    /// Every eligible person falls in exactly one tier. Checked over the
+    /// whole domain, one person per cell of the partition on which the item's
+    /// conditions are constant (see `Cells`), in domain order, so the person
+    /// named is the smallest that fails.
     fn check_tiers(&mut self, item: &Item, tiers: &[RawTier], item_path: &str) {
         if tiers.len() < 2 && tiers.iter().all(|t| t.tier.when == Predicate::Always) {
             return;
@@ -847,10 +849,13 @@ impl Reader<'_> {
         let mut gap: Option<Person> = None;
         let mut overlap: Option<(usize, usize, Person)> = None;
         let mut hits = vec![false; tiers.len()];
-        for p in Person::domain() {
+        let mut preds: Vec<&super::Compiled> = tiers.iter().map(|t| &t.tier.compiled).collect();
+        preds.push(&item.compiled);
+        super::predicate::Cells::of(&preds).for_each_smallest(|p| {
+            let p = *p;
             let probe = super::Probe::of(&p);
             if !item.compiled.matches(&probe) {
-                continue;
+                return true;
             }
             let mut first = None;
             for (j, t) in tiers.iter().enumerate() {
@@ -869,10 +874,8 @@ impl Reader<'_> {
             if first.is_none() && gap.is_none() {
                 gap = Some(p);
             }
-            if gap.is_some() && overlap.is_some() {
-                break;
-            }
-        }
+            !(gap.is_some() && overlap.is_some())
+        });
         let tiers_path = join_path(&join_path(item_path, "benefit"), "tiers");
         if let Some(p) = gap {
             let at = tiers.first().map_or(0..0, |t| t.span.clone());
@@ -1073,4 +1076,343 @@ fn finish(mut errors: Vec<(usize, CatalogueError)>) -> CatalogueErrors {
     errors.sort_by_key(|(at, _)| *at);
     errors.dedup_by(|a, b| a.1 == b.1);
     CatalogueErrors(errors.into_iter().map(|(_, e)| e).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::{Library, accepts};
+    use crate::model::{Hukou, Shortfall};
+
+    const BASE: &str = r#"[jurisdiction]
+code = "330200"
+name = "宁波市"
+level = "city"
+parent = "330000"
+edition = "2023"
+effective-from = 2023-01-01
+
+[source]
+title = "宁波市基本养老服务清单"
+quality = "GOV"
+url = "https://example.invalid/ningbo"
+
+[[items]]
+key = "old-age-allowance"
+name = "高龄津贴"
+category = "material-assistance"
+legal-basis = "高龄津贴制度"
+eligibility = { age = { min = 80 }, hukou = "local" }
+benefit = { kind = "monthly-cash", tiers = [
+  { when = { age = { min = 80, max = 89 } }, fen = 6000, provenance = { quality = "NONE", illustrative = true } },
+  { when = { age = { min = 90, max = 99 } }, fen = 10000, provenance = { quality = "NONE", illustrative = true } },
+  { when = { age = { min = 100 } }, fen = 80000, provenance = { quality = "NONE", illustrative = true } },
+] }
+
+[[items]]
+key = "visits"
+name = "探访关爱"
+category = "caring-service"
+legal-basis = "探访关爱"
+eligibility = { living = { any-of = ["alone"] } }
+benefit = { kind = "quota", count = 1, months = 1, provenance = { quality = "NONE", illustrative = true } }
+
+[[items]]
+key = "vagrant-relief"
+name = "流浪乞讨人员救助"
+category = "material-assistance"
+legal-basis = "救助"
+eligibility = { always = true }
+presence-only = true
+
+[[items]]
+key = "home-service-voucher"
+name = "消费券"
+category = "care-service"
+legal-basis = "消费券"
+eligibility = { ability = { at-least = "moderate" } }
+benefit = { kind = "voucher", percent = 50, monthly-cap = 80000, provenance = { quality = "NONE", illustrative = true } }
+"#;
+
+    const FILE: &str = "catalogues/test.toml";
+
+    fn parse_ok(text: &str) -> Catalogue {
+        match Catalogue::parse(text, Path::new(FILE)) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn errors(text: &str) -> Vec<CatalogueError> {
+        Catalogue::parse(text, Path::new(FILE)).unwrap_err().0
+    }
+
+    /// Replaces `from` (which must occur once) and returns the new text and the
+    /// 1-based line and column of the replacement.
+    fn edit(from: &str, to: &str) -> (String, usize, usize) {
+        assert_eq!(BASE.matches(from).count(), 1, "{from}");
+        let at = BASE.find(from).unwrap();
+        let text = BASE.replacen(from, to, 1);
+        let (line, col) = line_col(&text, at);
+        (text, line, col)
+    }
+
+    /// Asserts exactly one error, at the edit (plus `shift` characters), for
+    /// `field`, whose problem contains `needle`.
+    fn one_error(from: &str, to: &str, shift: usize, field: &str, needle: &str) -> CatalogueError {
+        let (_, line, col) = edit(from, to);
+        error_at(from, to, (line, col + shift), field, needle)
+    }
+
+    /// Like `one_error`, with the expected position given.
+    fn error_at(from: &str, to: &str, at: (usize, usize), field: &str, needle: &str) -> CatalogueError {
+        let (text, _, _) = edit(from, to);
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        let e = errs.into_iter().next().unwrap();
+        assert_eq!((e.line, e.column), at, "{e}");
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.problem.contains(needle), "{e}");
+        assert_eq!(e.file, Path::new(FILE));
+        e
+    }
+
+    #[test]
+    fn the_base_text_is_valid() {
+        let c = parse_ok(BASE);
+        assert_eq!(c.items.len(), 4);
+        assert_eq!(c.jurisdiction.level, Level::City);
+        assert_eq!(c.parent.as_deref(), Some("330000"));
+        assert!(c.items[2].presence_only);
+        assert_eq!(c.items[0].tiers[1].label.as_deref(), Some("age 90–99"));
+    }
+
+    #[test]
+    fn negative_fen_names_file_line_column_and_field() {
+        let e = one_error(
+            "fen = 10000",
+            "fen = -100",
+            6,
+            "items[0] (old-age-allowance).benefit.tiers[1].fen",
+            "-100 is negative; money is whole fen (分) ≥ 0",
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "catalogues/test.toml:{}:{}: items[0] (old-age-allowance).benefit.tiers[1].fen: -100 is negative; money is whole fen (分) ≥ 0",
+                e.line, e.column
+            )
+        );
+        assert_eq!(e.line, 22);
+    }
+
+    #[test]
+    fn fractional_fen_is_refused() {
+        one_error("fen = 6000", "fen = 60.5", 6, "items[0] (old-age-allowance).benefit.tiers[0].fen", "60.5 is fractional");
+    }
+
+    #[test]
+    fn percent_over_100_is_refused() {
+        one_error("percent = 50", "percent = 101", 10, "items[3] (home-service-voucher).benefit.percent", "0..=100");
+    }
+
+    #[test]
+    fn quota_months_zero_is_refused() {
+        one_error("months = 1,", "months = 0,", 9, "items[1] (visits).benefit.months", "at least 1");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_the_allowed_ones() {
+        // The new key is on the line after the edited one (line 31).
+        let e = error_at(
+            "legal-basis = \"探访关爱\"",
+            "legal-basis = \"探访关爱\"\ncolour = \"red\"",
+            (31, 1),
+            "items[1] (visits).colour",
+            "unknown key `colour`",
+        );
+        assert!(e.problem.contains("`legal-basis`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_enum_values_list_the_allowed_ones() {
+        let e = one_error("level = \"city\"", "level = \"town\"", 8, "jurisdiction.level", "unknown value `town`");
+        assert!(e.problem.contains("`national`, `province`, `city`, `county`"), "{e}");
+        one_error(
+            "any-of = [\"alone\"]",
+            "any-of = [\"lonely\"]",
+            10,
+            "items[1] (visits).eligibility.living.any-of[0]",
+            "`alone`, `empty-nest`, `left-behind`, `childless-widowed`",
+        );
+    }
+
+    #[test]
+    fn a_predicate_on_a_missing_field_is_refused() {
+        let e = one_error(
+            "eligibility = { always = true }",
+            "eligibility = { homeless = true }",
+            16,
+            "items[2] (vagrant-relief).eligibility.homeless",
+            "`homeless` is not a person field",
+        );
+        assert!(e.problem.contains("`veteran-entitled`"), "{e}");
+    }
+
+    #[test]
+    fn gap_and_overlap_report_the_person() {
+        let (text, _, _) = edit("{ age = { min = 90, max = 99 } }", "{ age = { min = 91, max = 99 } }");
+        let e = &errors(&text)[0];
+        assert_eq!(e.line, 21);
+        assert!(e.problem.contains("age 90, hukou local"), "{e}");
+        let (text, line, _) = edit("{ age = { min = 80, max = 89 } }", "{ age = { min = 80, max = 90 } }");
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert_eq!(errs[0].line, line + 1);
+        assert_eq!(errs[0].field, "items[0] (old-age-allowance).benefit.tiers[1]");
+        assert!(errs[0].problem.contains("overlaps tiers[0]: both cover person #"), "{}", errs[0]);
+        assert!(errs[0].problem.contains("age 90, hukou local"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn duplicate_item_keys_are_refused() {
+        one_error("key = \"vagrant-relief\"", "key = \"visits\"", 6, "items[2] (visits).key", "duplicate item key `visits`: items[1]");
+    }
+
+    #[test]
+    fn codes_must_be_gb_t_2260_and_match_the_level() {
+        one_error("code = \"330200\"", "code = \"33020\"", 7, "jurisdiction.code", "six digits");
+        one_error("code = \"330200\"", "code = \"330000\"", 7, "jurisdiction.code", "not a city code");
+        one_error("code = \"330200\"", "code = \"990200\"", 7, "jurisdiction.code", "province prefix");
+        one_error("parent = \"330000\"", "parent = \"320000\"", 9, "jurisdiction.parent", "not above");
+    }
+
+    #[test]
+    fn effective_to_before_from_is_refused() {
+        error_at(
+            "effective-from = 2023-01-01",
+            "effective-from = 2023-01-01\neffective-to = 2022-12-31",
+            (8, 16),
+            "jurisdiction.effective-to",
+            "2022-12-31 is before effective-from 2023-01-01",
+        );
+    }
+
+    #[test]
+    fn every_figure_needs_provenance() {
+        let text = BASE.replacen(
+            "months = 1, provenance = { quality = \"NONE\", illustrative = true } }",
+            "months = 1 }",
+            1,
+        );
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        let at = text.find("{ kind = \"quota\"").unwrap();
+        assert_eq!((errs[0].line, errs[0].column), line_col(&text, at));
+        assert_eq!(errs[0].field, "items[1] (visits).benefit.provenance");
+        assert!(errs[0].problem.contains("every figure says where it comes from"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn aggregator_figures_must_be_illustrative() {
+        let (text, _, _) = edit(
+            "fen = 80000, provenance = { quality = \"NONE\", illustrative = true }",
+            "fen = 80000, provenance = { quality = \"AGG\", url = \"x\", illustrative = false }",
+        );
+        let errs = errors(&text);
+        assert!(errs[0].problem.contains("illustrative only"), "{errs:#?}");
+    }
+
+    #[test]
+    fn all_errors_of_a_file_are_collected_in_order() {
+        let text = BASE
+            .replacen("fen = 6000", "fen = -1", 1)
+            .replacen("level = \"city\"", "level = \"town\"", 1)
+            .replacen("months = 1,", "months = 0,", 1);
+        let errs = errors(&text);
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "jurisdiction.level",
+                "items[0] (old-age-allowance).benefit.tiers[0].fen",
+                "items[1] (visits).benefit.months"
+            ]
+        );
+        let shown = CatalogueErrors(errs).to_string();
+        assert_eq!(shown.lines().count(), 3);
+    }
+
+    #[test]
+    fn toml_syntax_errors_have_a_position() {
+        let errs = errors(&BASE.replacen("edition = \"2023\"", "edition = ", 1));
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].line, 6);
+        assert!(errs[0].problem.contains("not valid TOML"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn library_refuses_overlapping_editions_and_missing_parents() {
+        let a = parse_ok(BASE);
+        let b = parse_ok(&BASE.replacen("edition = \"2023\"", "edition = \"2024\"", 1).replacen(
+            "2023-01-01",
+            "2024-01-01",
+            1,
+        ));
+        let errs = Library::from_catalogues(vec![a.clone(), b]).unwrap_err().0;
+        assert!(errs.iter().any(|e| e.field == "jurisdiction.effective-from"
+            && e.line == 7
+            && e.problem.contains("overlaps edition 2023")), "{errs:#?}");
+        assert!(errs.iter().any(|e| e.field == "jurisdiction.parent"
+            && e.line == 5
+            && e.column == 10
+            && e.problem.contains("parent list 330000 cannot be found")), "{errs:#?}");
+        // Consecutive editions do not overlap.
+        let earlier = parse_ok(
+            &BASE
+                .replacen("edition = \"2023\"", "edition = \"2019\"", 1)
+                .replacen("effective-from = 2023-01-01", "effective-from = 2019-04-04\neffective-to = 2022-12-31", 1),
+        );
+        assert!(!earlier.overlaps(&a));
+    }
+
+    #[test]
+    fn explain_gives_the_tier_and_the_reason() {
+        let c = parse_ok(BASE);
+        let lines = c.explain(&Person::aged(92));
+        let allowance = lines.iter().find(|l| l.item == 0).unwrap();
+        assert_eq!(allowance.benefit, Benefit::MonthlyCash { fen: 10000 });
+        assert_eq!(allowance.tier.as_deref(), Some("age 90–99"));
+        assert_eq!(
+            allowance.reason,
+            "age 92 ≥ 80 and hukou local; tier age 90–99: age 92 in 90–99"
+        );
+        let relief = lines.iter().find(|l| l.item == 2).unwrap();
+        assert_eq!(relief.benefit, Benefit::Right);
+        assert_eq!(relief.provenance.title.as_deref(), Some("宁波市基本养老服务清单"));
+        let non_local = Person {
+            hukou: Hukou::NonLocal,
+            ..Person::aged(92)
+        };
+        assert!(c.explain(&non_local).iter().all(|l| l.item != 0));
+        let mut out = Vec::new();
+        c.lines_into(&Person::aged(92), &mut out);
+        assert_eq!(out.len(), lines.len());
+        assert!(out.iter().zip(&lines).all(|(a, b)| usize::from(a.item) == b.item && a.benefit == b.benefit));
+    }
+
+    #[test]
+    fn presence_only_accepts_any_line_and_refuses_none() {
+        let c = parse_ok(BASE);
+        let relief = &c.items[2];
+        let cash = Benefit::MonthlyCash { fen: 1 };
+        assert_eq!(accepts(relief, Some(&cash), &Benefit::Right), Ok(()));
+        assert_eq!(accepts(relief, Some(&Benefit::Right), &Benefit::Right), Ok(()));
+        assert_eq!(accepts(relief, None, &Benefit::Right), Err(Shortfall::Missing));
+        let allowance = &c.items[0];
+        assert_eq!(
+            accepts(allowance, Some(&cash), &Benefit::MonthlyCash { fen: 6000 }),
+            Err(Shortfall::Lower)
+        );
+    }
 }
