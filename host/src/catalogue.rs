@@ -26,7 +26,9 @@ mod error;
 mod predicate;
 mod reader;
 
-pub use chain::{ChainReport, Counterexample, ItemFailure, check_against};
+pub use chain::{
+    ChainReport, Counterexample, EXAMPLES_PER_ITEM, ItemFailure, check_against, check_against_exhaustive,
+};
 pub use error::{CatalogueError, CatalogueErrors};
 pub use predicate::{Atom, Cmp, Compiled, MAX_CUBES, Predicate, Probe};
 

@@ -140,3 +140,38 @@ fn ningbo_old_age_allowance_follows_the_edition_in_force() {
     assert_eq!(lib.parent_of(now, date(2024, 6, 1)).unwrap().jurisdiction.code, "330000");
     assert!(lib.parent_of(then, date(2020, 6, 1)).is_none());
 }
+
+#[test]
+fn the_cell_check_equals_the_person_by_person_check() {
+    use qingdan::catalogue::{Catalogue, check_against_exhaustive};
+    use qingdan::model::Shortfall;
+    let lib = Library::load_dir(&root().join("catalogues")).unwrap();
+    let zhejiang = lib.in_force("330000", date(2024, 1, 1)).unwrap();
+    let national = lib.in_force("000000", date(2024, 1, 1)).unwrap();
+    let cheap = Catalogue::from_file(&root().join("tests/it/data/catalogue/cheap-ningbo.toml")).unwrap();
+    let fast = check_against(&cheap, zhejiang);
+    assert!(!fast.passed);
+    assert_eq!(fast, check_against_exhaustive(&cheap, zhejiang));
+
+    // A city that lacks a national item entirely, and gives another item a
+    // benefit of the wrong kind.
+    let text = std::fs::read_to_string(root().join("catalogues/jingzhou-2023.toml")).unwrap();
+    let start = text.find("[[items]]\nkey = \"visits\"").unwrap();
+    let end = start + text[start + 1..].find("[[items]]").unwrap() + 1;
+    let mut lacking = text.clone();
+    lacking.replace_range(start..end, "");
+    let lacking = Catalogue::parse(&lacking, Path::new("lacking.toml")).unwrap();
+    let report = check_against(&lacking, national);
+    assert!(!report.passed);
+    assert_eq!(report.failures.len(), 1, "{report}");
+    let visits = &report.failures[0];
+    assert_eq!(visits.item, "visits");
+    assert_eq!(visits.examples.len(), 5);
+    assert!(visits.examples.iter().all(|e| e.shortfall == Shortfall::Missing && e.child.is_none()));
+    assert_eq!(report, check_against_exhaustive(&lacking, national));
+    // Every eligible person fails: the count equals the national eligibility.
+    let eligible = Person::domain()
+        .filter(|p| national.items[national.item_index("visits").unwrap()].tier_for(p).is_some())
+        .count();
+    assert_eq!(visits.persons, eligible);
+}

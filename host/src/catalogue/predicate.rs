@@ -534,8 +534,8 @@ pub(crate) struct Cells {
 }
 
 impl Cells {
-    pub(crate) fn of(preds: &[&Compiled]) -> Cells {
-        let cubes: Vec<&Cube> = preds.iter().flat_map(|p| p.cubes.iter()).collect();
+    pub(crate) fn of<'a>(preds: impl IntoIterator<Item = &'a Compiled>) -> Cells {
+        let cubes: Vec<&Cube> = preds.into_iter().flat_map(|p| p.cubes.iter()).collect();
         let classes = std::array::from_fn(|d| {
             let mut classes: Vec<(Vec<bool>, Vec<usize>)> = Vec::new();
             for v in 0..DIMS[d] {
@@ -550,18 +550,12 @@ impl Cells {
         Cells { classes }
     }
 
-    /// Calls `f` with the smallest person of every cell, in domain order.
-    pub(crate) fn for_each_smallest(&self, mut f: impl FnMut(&Person) -> bool) {
+    /// Calls `f` with every cell, in domain order of their smallest persons,
+    /// until `f` returns false.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Cell<'_>) -> bool) {
         let mut pos = [0usize; 8];
         loop {
-            let mut index = 0;
-            for (d, p) in pos.iter().enumerate() {
-                let v = self.classes[d].get(*p).and_then(|c| c.first()).copied().unwrap_or(0);
-                index = index * DIMS[d] + v;
-            }
-            if let Some(person) = Person::from_index(index)
-                && !f(&person)
-            {
+            if !f(&Cell { cells: self, pos }) {
                 return;
             }
             // Odometer over the class positions, last field fastest.
@@ -578,6 +572,75 @@ impl Cells {
                 pos[d] = 0;
             }
         }
+    }
+
+    /// Calls `f` with the smallest person of every cell, in domain order,
+    /// until `f` returns false.
+    pub(crate) fn for_each_smallest(&self, mut f: impl FnMut(&Person) -> bool) {
+        self.for_each(|cell| match cell.smallest() {
+            Some(p) => f(&p),
+            None => true,
+        });
+    }
+}
+
+/// One cell of [`Cells`]: a product of one class per field.
+pub(crate) struct Cell<'a> {
+    cells: &'a Cells,
+    pos: [usize; 8],
+}
+
+impl Cell<'_> {
+    fn class(&self, d: usize) -> &[usize] {
+        self.cells
+            .classes
+            .get(d)
+            .and_then(|c| c.get(self.pos[d]))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// How many persons the cell holds.
+    pub(crate) fn size(&self) -> usize {
+        (0..8).map(|d| self.class(d).len()).product()
+    }
+
+    /// The person with value index `at[d]` within each field's class.
+    fn person(&self, at: &[usize; 8]) -> Option<Person> {
+        let mut index = 0;
+        for (d, size) in DIMS.iter().enumerate() {
+            index = index * size + self.class(d).get(at[d]).copied()?;
+        }
+        Person::from_index(index)
+    }
+
+    /// The smallest person of the cell.
+    pub(crate) fn smallest(&self) -> Option<Person> {
+        self.person(&[0; 8])
+    }
+
+    /// The `n` smallest persons of the cell, in domain order.
+    pub(crate) fn smallest_n(&self, n: usize) -> Vec<Person> {
+        let mut out = Vec::with_capacity(n);
+        let mut at = [0usize; 8];
+        while out.len() < n {
+            match self.person(&at) {
+                Some(p) => out.push(p),
+                None => break,
+            }
+            let mut d = 8;
+            loop {
+                if d == 0 {
+                    return out;
+                }
+                d -= 1;
+                at[d] += 1;
+                if at[d] < self.class(d).len() {
+                    break;
+                }
+                at[d] = 0;
+            }
+        }
+        out
     }
 }
 
@@ -685,6 +748,33 @@ mod tests {
         );
         assert_eq!(age(90, 99).to_string(), "age 90–99");
         assert_eq!(age(100, 120).to_string(), "age ≥ 100");
+    }
+
+    #[test]
+    fn cells_cover_the_domain_and_keep_every_predicate_constant() {
+        let compiled: Vec<Compiled> = samples().iter().map(|p| p.compile().unwrap()).collect();
+        let cells = Cells::of(&compiled);
+        let mut total = 0;
+        let mut count = 0;
+        let mut last = None;
+        cells.for_each(|cell| {
+            total += cell.size();
+            count += 1;
+            let members = cell.smallest_n(40);
+            assert_eq!(members.first().copied(), cell.smallest());
+            assert!(members.windows(2).all(|w| w[0].index() < w[1].index()));
+            let first = members[0];
+            assert!(last.is_none_or(|l: usize| l < first.index()));
+            last = Some(first.index());
+            for p in &members {
+                for c in &compiled {
+                    assert_eq!(c.matches(&Probe::of(p)), c.matches(&Probe::of(&first)));
+                }
+            }
+            true
+        });
+        assert_eq!(total, crate::model::DOMAIN_SIZE);
+        assert!(count < total / 50, "{count} cells");
     }
 
     #[test]

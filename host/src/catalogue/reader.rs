@@ -851,7 +851,7 @@ impl Reader<'_> {
         let mut hits = vec![false; tiers.len()];
         let mut preds: Vec<&super::Compiled> = tiers.iter().map(|t| &t.tier.compiled).collect();
         preds.push(&item.compiled);
-        super::predicate::Cells::of(&preds).for_each_smallest(|p| {
+        super::predicate::Cells::of(preds).for_each_smallest(|p| {
             let p = *p;
             let probe = super::Probe::of(&p);
             if !item.compiled.matches(&probe) {
