@@ -15,7 +15,9 @@ fn pass(c: &Catalogue, range: std::ops::Range<usize>) -> usize {
     let mut out: Vec<Line> = Vec::with_capacity(c.items.len());
     let mut lines = 0;
     for i in range {
-        let Some(p) = Person::from_index(i) else { break };
+        let Some(p) = Person::from_index(i) else {
+            break;
+        };
         out.clear();
         c.lines_into(black_box(&p), &mut out);
         lines += out.len();

@@ -27,7 +27,8 @@ mod predicate;
 mod reader;
 
 pub use chain::{
-    ChainReport, Counterexample, EXAMPLES_PER_ITEM, ItemFailure, check_against, check_against_exhaustive,
+    ChainReport, Counterexample, EXAMPLES_PER_ITEM, ItemFailure, check_against,
+    check_against_exhaustive,
 };
 pub use error::{CatalogueError, CatalogueErrors};
 pub use predicate::{Atom, Cmp, Compiled, MAX_CUBES, Predicate, Probe};
@@ -53,7 +54,8 @@ pub enum Level {
 
 impl Level {
     /// Every level, from the top.
-    pub const ALL: &'static [Level] = &[Level::National, Level::Province, Level::City, Level::County];
+    pub const ALL: &'static [Level] =
+        &[Level::National, Level::Province, Level::City, Level::County];
 
     /// The key used in catalogues.
     pub fn key(self) -> &'static str {
@@ -355,7 +357,10 @@ impl Catalogue {
             let (reason, label) = match &tier.label {
                 Some(label) => {
                     let why = tier.when.reason(person).unwrap_or_else(|| label.clone());
-                    (format!("{reason}; tier {label}: {why}"), Some(label.clone()))
+                    (
+                        format!("{reason}; tier {label}: {why}"),
+                        Some(label.clone()),
+                    )
                 }
                 None => (reason, None),
             };
@@ -377,7 +382,8 @@ impl Catalogue {
 
     /// Whether this edition's period overlaps `other`'s.
     pub fn overlaps(&self, other: &Catalogue) -> bool {
-        let ends_before = |a: &Catalogue, b: &Catalogue| a.effective_to.is_some_and(|to| to < b.effective_from);
+        let ends_before =
+            |a: &Catalogue, b: &Catalogue| a.effective_to.is_some_and(|to| to < b.effective_from);
         !ends_before(self, other) && !ends_before(other, self)
     }
 }
@@ -418,13 +424,20 @@ impl Library {
         // neighbour is only reported when it is needed.
         let mut dirs: Vec<PathBuf> = files
             .iter()
-            .map(|f| f.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf))
+            .map(|f| {
+                f.parent()
+                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+            })
             .collect();
         dirs.sort();
         dirs.dedup();
         let mut neighbours: Vec<Result<Catalogue, CatalogueErrors>> = Vec::new();
         for d in &dirs {
-            let d = if d.as_os_str().is_empty() { Path::new(".") } else { d.as_path() };
+            let d = if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d.as_path()
+            };
             for f in toml_files(d).unwrap_or_default() {
                 let same = |g: &PathBuf| same_file(g, &f);
                 if !files.iter().any(same) {
@@ -504,8 +517,11 @@ impl Library {
         if errors.is_empty() {
             let mut catalogues = catalogues;
             catalogues.sort_by(|a, b| {
-                (a.jurisdiction.level, &a.jurisdiction.code, a.effective_from)
-                    .cmp(&(b.jurisdiction.level, &b.jurisdiction.code, b.effective_from))
+                (a.jurisdiction.level, &a.jurisdiction.code, a.effective_from).cmp(&(
+                    b.jurisdiction.level,
+                    &b.jurisdiction.code,
+                    b.effective_from,
+                ))
             });
             Ok(Library { catalogues })
         } else {
@@ -531,7 +547,10 @@ impl Library {
     }
 
     /// Every edition of `c`'s parent whose period overlaps `c`'s.
-    pub fn parent_editions<'a>(&'a self, c: &'a Catalogue) -> impl Iterator<Item = &'a Catalogue> + 'a {
+    pub fn parent_editions<'a>(
+        &'a self,
+        c: &'a Catalogue,
+    ) -> impl Iterator<Item = &'a Catalogue> + 'a {
         self.catalogues.iter().filter(move |p| {
             c.parent.as_deref() == Some(p.jurisdiction.code.as_str()) && p.overlaps(c)
         })

@@ -1,5 +1,9 @@
 //! Catalogue files, the chain check and `qingdan catalogue check`.
 
+// The helpers below are test code too: a failed unwrap is a failed test
+// (clippy's test allowance covers only `#[test]` functions).
+#![allow(clippy::unwrap_used)]
+
 use jiff::civil::date;
 use qingdan::catalogue::{Library, check_against};
 use qingdan::model::{Benefit, Person};
@@ -63,7 +67,12 @@ fn every_city_passes_against_the_national_list() {
         cities += 1;
         // Every national item is in every city list, by key.
         for item in &national.items {
-            assert!(c.item_index(&item.key).is_some(), "{} lacks {}", c.label(), item.key);
+            assert!(
+                c.item_index(&item.key).is_some(),
+                "{} lacks {}",
+                c.label(),
+                item.key
+            );
         }
         let report = check_against(c, national);
         assert!(report.passed, "{report}");
@@ -82,7 +91,9 @@ fn a_broken_catalogue_exits_2_naming_file_line_and_field() {
         "{err}"
     );
     assert!(
-        err.contains("broken-city.toml:31:1: items[1] (visits).eligibilty: unknown key `eligibilty`"),
+        err.contains(
+            "broken-city.toml:31:1: items[1] (visits).eligibilty: unknown key `eligibilty`"
+        ),
         "{err}"
     );
 }
@@ -95,13 +106,26 @@ fn a_city_below_its_province_exits_1_naming_item_and_smallest_person() {
         std::fs::copy(root().join("catalogues").join(f), dir.join(f)).unwrap();
     }
     let cheap = dir.join("cheap-ningbo.toml");
-    std::fs::copy(root().join("tests/it/data/catalogue/cheap-ningbo.toml"), &cheap).unwrap();
+    std::fs::copy(
+        root().join("tests/it/data/catalogue/cheap-ningbo.toml"),
+        &cheap,
+    )
+    .unwrap();
     let (code, out, err) = qingdan(&["catalogue", "check"], std::slice::from_ref(&cheap));
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(code, 1, "{out}\n{err}");
-    assert!(out.contains("FAIL 宁波市 330200 edition 2023 is not below 浙江省 330000"), "{out}");
-    assert!(out.contains("PASS 宁波市 330200 edition 2023 is not below 国家 000000"), "{out}");
-    assert!(out.contains("old-age-allowance (高龄津贴): 96000 persons get less"), "{out}");
+    assert!(
+        out.contains("FAIL 宁波市 330200 edition 2023 is not below 浙江省 330000"),
+        "{out}"
+    );
+    assert!(
+        out.contains("PASS 宁波市 330200 edition 2023 is not below 国家 000000"),
+        "{out}"
+    );
+    assert!(
+        out.contains("old-age-allowance (高龄津贴): 96000 persons get less"),
+        "{out}"
+    );
     // The smallest failing person: 80 years old, local, every other field at its first value.
     let smallest = Person::aged(80).index();
     assert!(
@@ -137,7 +161,13 @@ fn ningbo_old_age_allowance_follows_the_edition_in_force() {
     assert_eq!(line.benefit, Benefit::MonthlyCash { fen: 5000 });
     assert!(lib.in_force("330200", date(2019, 1, 1)).is_none());
     // The parent in force: 浙江 from 2023, none before.
-    assert_eq!(lib.parent_of(now, date(2024, 6, 1)).unwrap().jurisdiction.code, "330000");
+    assert_eq!(
+        lib.parent_of(now, date(2024, 6, 1))
+            .unwrap()
+            .jurisdiction
+            .code,
+        "330000"
+    );
     assert!(lib.parent_of(then, date(2020, 6, 1)).is_none());
 }
 
@@ -148,7 +178,8 @@ fn the_cell_check_equals_the_person_by_person_check() {
     let lib = Library::load_dir(&root().join("catalogues")).unwrap();
     let zhejiang = lib.in_force("330000", date(2024, 1, 1)).unwrap();
     let national = lib.in_force("000000", date(2024, 1, 1)).unwrap();
-    let cheap = Catalogue::from_file(&root().join("tests/it/data/catalogue/cheap-ningbo.toml")).unwrap();
+    let cheap =
+        Catalogue::from_file(&root().join("tests/it/data/catalogue/cheap-ningbo.toml")).unwrap();
     let fast = check_against(&cheap, zhejiang);
     assert!(!fast.passed);
     assert_eq!(fast, check_against_exhaustive(&cheap, zhejiang));
@@ -167,11 +198,20 @@ fn the_cell_check_equals_the_person_by_person_check() {
     let visits = &report.failures[0];
     assert_eq!(visits.item, "visits");
     assert_eq!(visits.examples.len(), 5);
-    assert!(visits.examples.iter().all(|e| e.shortfall == Shortfall::Missing && e.child.is_none()));
+    assert!(
+        visits
+            .examples
+            .iter()
+            .all(|e| e.shortfall == Shortfall::Missing && e.child.is_none())
+    );
     assert_eq!(report, check_against_exhaustive(&lacking, national));
     // Every eligible person fails: the count equals the national eligibility.
     let eligible = Person::domain()
-        .filter(|p| national.items[national.item_index("visits").unwrap()].tier_for(p).is_some())
+        .filter(|p| {
+            national.items[national.item_index("visits").unwrap()]
+                .tier_for(p)
+                .is_some()
+        })
         .count();
     assert_eq!(visits.persons, eligible);
 }

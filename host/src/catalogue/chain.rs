@@ -72,7 +72,9 @@ impl fmt::Display for ChainReport {
                 fail.item, fail.name, fail.persons
             )?;
             for e in &fail.examples {
-                let child = e.child.map_or_else(|| "nothing".to_string(), |b| b.to_string());
+                let child = e
+                    .child
+                    .map_or_else(|| "nothing".to_string(), |b| b.to_string());
                 writeln!(
                     f,
                     "    #{} ({}): parent gives {}, child gives {} ({})",
@@ -156,7 +158,12 @@ impl Scratch {
     }
 }
 
-fn check_range(child: &Catalogue, parent: &Catalogue, map: &[Option<u16>], range: std::ops::Range<usize>) -> Tally {
+fn check_range(
+    child: &Catalogue,
+    parent: &Catalogue,
+    map: &[Option<u16>],
+    range: std::ops::Range<usize>,
+) -> Tally {
     let n = parent.items.len();
     let mut tally = Tally {
         counts: vec![0; n],
@@ -167,20 +174,27 @@ fn check_range(child: &Catalogue, parent: &Catalogue, map: &[Option<u16>], range
         let Some(person) = Person::from_index(index) else {
             break;
         };
-        scratch.compare(child, parent, map, &person, |pi, parent, child, shortfall| {
-            if let (Some(c), Some(ex)) = (tally.counts.get_mut(pi), tally.examples.get_mut(pi)) {
-                *c += 1;
-                if ex.len() < EXAMPLES_PER_ITEM {
-                    ex.push(Counterexample {
-                        person_index: index,
-                        person,
-                        parent,
-                        child,
-                        shortfall,
-                    });
+        scratch.compare(
+            child,
+            parent,
+            map,
+            &person,
+            |pi, parent, child, shortfall| {
+                if let (Some(c), Some(ex)) = (tally.counts.get_mut(pi), tally.examples.get_mut(pi))
+                {
+                    *c += 1;
+                    if ex.len() < EXAMPLES_PER_ITEM {
+                        ex.push(Counterexample {
+                            person_index: index,
+                            person,
+                            parent,
+                            child,
+                            shortfall,
+                        });
+                    }
                 }
-            }
-        });
+            },
+        );
     }
     tally
 }
@@ -209,7 +223,9 @@ pub fn check_against(child: &Catalogue, parent: &Catalogue) -> ChainReport {
             return true;
         };
         let mut failed: Vec<(usize, Benefit, Option<Benefit>, Shortfall)> = Vec::new();
-        scratch.compare(child, parent, &map, &rep, |pi, p, c, s| failed.push((pi, p, c, s)));
+        scratch.compare(child, parent, &map, &rep, |pi, p, c, s| {
+            failed.push((pi, p, c, s))
+        });
         for (pi, p, c, s) in failed {
             if let (Some(count), Some(ex)) = (counts.get_mut(pi), examples.get_mut(pi)) {
                 *count += cell.size();
@@ -217,7 +233,9 @@ pub fn check_against(child: &Catalogue, parent: &Catalogue) -> ChainReport {
                 // whose smallest person is above the current fifth cannot
                 // improve the examples.
                 if ex.len() < EXAMPLES_PER_ITEM
-                    || ex.last().is_some_and(|last| last.person_index > rep.index())
+                    || ex
+                        .last()
+                        .is_some_and(|last| last.person_index > rep.index())
                 {
                     for person in cell.smallest_n(EXAMPLES_PER_ITEM) {
                         ex.push(Counterexample {
@@ -243,7 +261,9 @@ pub fn check_against(child: &Catalogue, parent: &Catalogue) -> ChainReport {
 /// reference the cell-based check is tested against.
 pub fn check_against_exhaustive(child: &Catalogue, parent: &Catalogue) -> ChainReport {
     let map = key_map(child, parent);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 16);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 16);
     let chunk = DOMAIN_SIZE.div_ceil(threads);
     let tallies: Vec<Tally> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)

@@ -7,9 +7,7 @@
 //! conjunction of one mask per field. Evaluating a cube is eight bit tests, with
 //! no allocation and no branching on the tree shape.
 
-use crate::model::{
-    Ability, Assistance, Disability, Hukou, LivingFlag, MAX_AGE, MIN_AGE, Person,
-};
+use crate::model::{Ability, Assistance, Disability, Hukou, LivingFlag, MAX_AGE, MIN_AGE, Person};
 use serde::Serialize;
 use std::fmt;
 
@@ -250,7 +248,11 @@ pub fn person_text(p: &Person) -> String {
         p.ability,
         p.assistance,
         p.disability,
-        if living.is_empty() { "none".to_string() } else { living.join("+") },
+        if living.is_empty() {
+            "none".to_string()
+        } else {
+            living.join("+")
+        },
         yes(p.family_planning_special),
         yes(p.veteran_entitled),
     )
@@ -281,8 +283,7 @@ impl Probe {
             disability: 1 << p.disability.ordinal(),
             living: 1 << p.living.bits(),
             // bit 0/1: family planning false/true; bit 2/3: veteran false/true
-            flags: (1 << u8::from(p.family_planning_special))
-                | (4 << u8::from(p.veteran_entitled)),
+            flags: (1 << u8::from(p.family_planning_special)) | (4 << u8::from(p.veteran_entitled)),
         }
     }
 }
@@ -684,7 +685,10 @@ mod tests {
                 Assistance::Tekun,
             ]))),
             Any(vec![
-                Atom(self::Atom::Living(vec![LivingFlag::Alone, LivingFlag::EmptyNest])),
+                Atom(self::Atom::Living(vec![
+                    LivingFlag::Alone,
+                    LivingFlag::EmptyNest,
+                ])),
                 Atom(self::Atom::Disability(Cmp::AtLeast(Disability::Grade2))),
                 Atom(self::Atom::FamilyPlanningSpecial(true)),
             ]),
@@ -731,13 +735,19 @@ mod tests {
 
     #[test]
     fn reasons_show_the_persons_values() {
-        let p = Predicate::All(vec![age(80, 120), Predicate::Atom(Atom::Hukou(Hukou::Local))]);
+        let p = Predicate::All(vec![
+            age(80, 120),
+            Predicate::Atom(Atom::Hukou(Hukou::Local)),
+        ]);
         assert_eq!(
             p.reason(&Person::aged(92)).as_deref(),
             Some("age 92 ≥ 80 and hukou local")
         );
         assert_eq!(p.reason(&Person::aged(79)), None);
-        let living = Predicate::Atom(Atom::Living(vec![LivingFlag::Alone, LivingFlag::LeftBehind]));
+        let living = Predicate::Atom(Atom::Living(vec![
+            LivingFlag::Alone,
+            LivingFlag::LeftBehind,
+        ]));
         let person = Person {
             living: Living::NONE.with(LivingFlag::Alone),
             ..Person::aged(70)

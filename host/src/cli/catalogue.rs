@@ -70,7 +70,11 @@ fn default_files() -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn check(files: Vec<PathBuf>, json: bool) -> anyhow::Result<u8> {
-    let files = if files.is_empty() { default_files()? } else { files };
+    let files = if files.is_empty() {
+        default_files()?
+    } else {
+        files
+    };
     if files.is_empty() {
         anyhow::bail!("no catalogue files to check");
     }
@@ -123,7 +127,14 @@ fn check(files: Vec<PathBuf>, json: bool) -> anyhow::Result<u8> {
                 }
             }
         }
-        println!("{}", if report.passed { "all checks passed" } else { "a check FAILED" });
+        println!(
+            "{}",
+            if report.passed {
+                "all checks passed"
+            } else {
+                "a check FAILED"
+            }
+        );
     }
     Ok(if report.passed { 0 } else { EXIT_FAIL })
 }
