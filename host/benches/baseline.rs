@@ -1,10 +1,13 @@
 //! The native baseline pass: every sample list evaluated for the whole person
 //! domain (1,171,200 persons), single-threaded and on two threads.
 //!
+//! Also times the chain check of each list against its parent, by cells
+//! and person by person.
+//!
 //! Run with `cargo bench -p qingdan --bench baseline`. This is the physical
 //! floor every plugin figure is compared with (DESIGN §7).
 
-use qingdan::catalogue::{Catalogue, Library};
+use qingdan::catalogue::{Catalogue, Library, check_against, check_against_exhaustive};
 use qingdan::model::{DOMAIN_SIZE, Line, Person};
 use std::hint::black_box;
 use std::path::Path;
@@ -73,5 +76,27 @@ fn main() {
             rate(two),
             one.as_nanos() as f64 / DOMAIN_SIZE as f64
         );
+    }
+
+    println!();
+    println!(
+        "{:<36} {:<28} {:>12} {:>16}",
+        "chain check", "against", "cells (ms)", "exhaustive (ms)"
+    );
+    for c in lib.catalogues() {
+        for p in lib.catalogues() {
+            if c.parent.as_deref() != Some(p.jurisdiction.code.as_str()) || !c.overlaps(p) {
+                continue;
+            }
+            let (cells, _) = best(5, || usize::from(check_against(c, p).passed));
+            let (all, _) = best(3, || usize::from(check_against_exhaustive(c, p).passed));
+            println!(
+                "{:<36} {:<28} {:>12.2} {:>16.1}",
+                c.label(),
+                p.label(),
+                cells.as_secs_f64() * 1e3,
+                all.as_secs_f64() * 1e3
+            );
+        }
     }
 }
