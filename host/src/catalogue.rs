@@ -76,6 +76,7 @@ impl fmt::Display for Level {
 
 /// Who publishes the list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Jurisdiction {
     /// GB/T 2260 code, six digits (`000000` for the national list).
     pub code: String,
@@ -139,6 +140,7 @@ impl fmt::Display for Quality {
 
 /// The document a list edition is published in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Source {
     /// Title of the document.
     pub title: String,
@@ -150,6 +152,7 @@ pub struct Source {
 
 /// Where a figure comes from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Provenance {
     /// How reliable the source is.
     pub quality: Quality,
@@ -256,6 +259,7 @@ pub fn accepts(item: &Item, county: Option<&Benefit>, baseline: &Benefit) -> Res
 
 /// A baseline line with its reason.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct BaselineLine {
     /// Index of the item in [`Catalogue::items`].
     pub item: usize,
@@ -308,6 +312,42 @@ impl Catalogue {
     }
 
     /// Validates catalogue text; `path` names the file in errors.
+    ///
+    /// ```
+    /// use qingdan::catalogue::Catalogue;
+    /// use qingdan::model::{Benefit, Person};
+    /// use std::path::Path;
+    ///
+    /// let text = r#"
+    /// [jurisdiction]
+    /// code = "330200"
+    /// name = "宁波市"
+    /// level = "city"
+    /// parent = "330000"
+    /// edition = "2023"
+    /// effective-from = 2023-01-01
+    ///
+    /// [source]
+    /// title = "宁波市基本养老服务清单"
+    /// quality = "NONE"
+    ///
+    /// [[items]]
+    /// key = "old-age-allowance"
+    /// name = "高龄津贴"
+    /// category = "material-assistance"
+    /// legal-basis = "高龄津贴制度"
+    /// eligibility = { age = { min = 80 }, hukou = "local" }
+    /// benefit = { kind = "monthly-cash", tiers = [
+    ///   { when = { age = { max = 89 } }, fen = 6000, provenance = { quality = "NONE", illustrative = true } },
+    ///   { when = { age = { min = 90 } }, fen = 10000, provenance = { quality = "NONE", illustrative = true } },
+    /// ] }
+    /// "#;
+    /// let list = Catalogue::parse(text, Path::new("ningbo.toml"))?;
+    /// let lines = list.explain(&Person::aged(92));
+    /// assert_eq!(lines[0].benefit, Benefit::MonthlyCash { fen: 10000 });
+    /// assert_eq!(lines[0].reason, "age 92 ≥ 80 and hukou local; tier age ≥ 90: age 92 ≥ 90");
+    /// # Ok::<(), qingdan::catalogue::CatalogueErrors>(())
+    /// ```
     pub fn parse(text: &str, path: &Path) -> Result<Catalogue, CatalogueErrors> {
         reader::parse(text, path)
     }
