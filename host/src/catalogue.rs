@@ -499,6 +499,20 @@ impl Library {
                 }
             }
         }
+        // A parent still missing may be one of the neighbours that failed to
+        // read: then its errors are the real news.
+        let missing = loaded.iter().any(|c| {
+            c.parent
+                .as_ref()
+                .is_some_and(|p| !loaded.iter().any(|d| &d.jurisdiction.code == p))
+        });
+        if missing {
+            for n in neighbours {
+                if let Err(e) = n {
+                    errors.extend(e.0);
+                }
+            }
+        }
         if !errors.is_empty() {
             return Err(CatalogueErrors(errors));
         }

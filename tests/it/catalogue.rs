@@ -52,6 +52,25 @@ fn every_sample_catalogue_is_valid_and_passes_its_chain() {
         .find(|f| f["file"].as_str().unwrap().ends_with("ningbo-2023.toml"))
         .unwrap();
     assert_eq!(ningbo["checks"].as_array().unwrap().len(), 2);
+    // 慈溪 (a county) against 宁波, 浙江 and the national list.
+    let cixi = files
+        .iter()
+        .find(|f| f["file"].as_str().unwrap().ends_with("cixi-2024.toml"))
+        .unwrap();
+    let parents: Vec<_> = cixi["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["parent"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        parents,
+        [
+            "宁波市 330200 edition 2023",
+            "浙江省 330000 edition 2023",
+            "国家 000000 edition 2023"
+        ]
+    );
 }
 
 #[test]
