@@ -366,9 +366,13 @@ impl Catalogue {
     }
 
     /// Appends `(item index, benefit)` for every item `person` is eligible
-    /// for, in item order. Allocates nothing besides growing `out`.
+    /// for, in item order. Allocates nothing besides growing `out`. A person
+    /// under 60 is not an elder: no line (ages over 120 count as 120).
     #[inline]
     pub fn lines_into(&self, person: &Person, out: &mut Vec<Line>) {
+        if person.age < crate::model::MIN_AGE {
+            return;
+        }
         let probe = Probe::of(person);
         for (i, item) in self.items.iter().enumerate() {
             if let Some(benefit) = item.benefit_for(&probe) {
@@ -386,6 +390,9 @@ impl Catalogue {
     /// tier and provenance.
     pub fn explain(&self, person: &Person) -> Vec<BaselineLine> {
         let mut out = Vec::new();
+        if person.age < crate::model::MIN_AGE {
+            return out;
+        }
         for (i, item) in self.items.iter().enumerate() {
             let Some(tier) = item.tier_for(person) else {
                 continue;

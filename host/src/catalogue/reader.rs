@@ -1756,6 +1756,8 @@ benefit = { kind = "voucher", percent = 50, monthly-cap = 80000, provenance = { 
             ..Person::aged(92)
         };
         assert!(c.explain(&non_local).iter().all(|l| l.item != 0));
+        // Under 60 is not an elder: no line at all, not the lines of a 60-year-old.
+        assert!(c.explain(&Person::aged(59)).is_empty());
         let mut out = Vec::new();
         c.lines_into(&Person::aged(92), &mut out);
         assert_eq!(out.len(), lines.len());

@@ -24,7 +24,8 @@ pub enum CatalogueCommand {
         /// Catalogue files (TOML). Without files: every `*.toml` file in
         /// `./catalogues/`.
         files: Vec<PathBuf>,
-        /// Print the report as JSON on stdout.
+        /// Print the report as JSON on stdout (on invalid files:
+        /// `{"passed": false, "errors": [...]}`, the errors also on stderr).
         #[arg(long)]
         json: bool,
     },
@@ -81,6 +82,10 @@ fn check(files: Vec<PathBuf>, json: bool) -> anyhow::Result<u8> {
     let library = match Library::load_files(&files) {
         Ok(l) => l,
         Err(errors) => {
+            if json {
+                let out = serde_json::json!({ "passed": false, "errors": errors });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            }
             for e in errors.errors() {
                 eprintln!("{e}");
             }
