@@ -26,7 +26,10 @@ mod error;
 mod predicate;
 mod reader;
 
-pub use chain::{ChainReport, Counterexample, ItemFailure, check_against};
+pub use chain::{
+    ChainReport, Counterexample, EXAMPLES_PER_ITEM, ItemFailure, check_against,
+    check_against_exhaustive,
+};
 pub use error::{CatalogueError, CatalogueErrors};
 pub use predicate::{Atom, Cmp, Compiled, MAX_CUBES, Predicate, Probe};
 
@@ -51,7 +54,8 @@ pub enum Level {
 
 impl Level {
     /// Every level, from the top.
-    pub const ALL: &'static [Level] = &[Level::National, Level::Province, Level::City, Level::County];
+    pub const ALL: &'static [Level] =
+        &[Level::National, Level::Province, Level::City, Level::County];
 
     /// The key used in catalogues.
     pub fn key(self) -> &'static str {
@@ -72,6 +76,7 @@ impl fmt::Display for Level {
 
 /// Who publishes the list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Jurisdiction {
     /// GB/T 2260 code, six digits (`000000` for the national list).
     pub code: String,
@@ -135,6 +140,7 @@ impl fmt::Display for Quality {
 
 /// The document a list edition is published in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Source {
     /// Title of the document.
     pub title: String,
@@ -146,6 +152,7 @@ pub struct Source {
 
 /// Where a figure comes from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Provenance {
     /// How reliable the source is.
     pub quality: Quality,
@@ -252,6 +259,7 @@ pub fn accepts(item: &Item, county: Option<&Benefit>, baseline: &Benefit) -> Res
 
 /// A baseline line with its reason.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct BaselineLine {
     /// Index of the item in [`Catalogue::items`].
     pub item: usize,
@@ -304,6 +312,42 @@ impl Catalogue {
     }
 
     /// Validates catalogue text; `path` names the file in errors.
+    ///
+    /// ```
+    /// use qingdan::catalogue::Catalogue;
+    /// use qingdan::model::{Benefit, Person};
+    /// use std::path::Path;
+    ///
+    /// let text = r#"
+    /// [jurisdiction]
+    /// code = "330200"
+    /// name = "宁波市"
+    /// level = "city"
+    /// parent = "330000"
+    /// edition = "2023"
+    /// effective-from = 2023-01-01
+    ///
+    /// [source]
+    /// title = "宁波市基本养老服务清单"
+    /// quality = "NONE"
+    ///
+    /// [[items]]
+    /// key = "old-age-allowance"
+    /// name = "高龄津贴"
+    /// category = "material-assistance"
+    /// legal-basis = "高龄津贴制度"
+    /// eligibility = { age = { min = 80 }, hukou = "local" }
+    /// benefit = { kind = "monthly-cash", tiers = [
+    ///   { when = { age = { max = 89 } }, fen = 6000, provenance = { quality = "NONE", illustrative = true } },
+    ///   { when = { age = { min = 90 } }, fen = 10000, provenance = { quality = "NONE", illustrative = true } },
+    /// ] }
+    /// "#;
+    /// let list = Catalogue::parse(text, Path::new("ningbo.toml"))?;
+    /// let lines = list.explain(&Person::aged(92));
+    /// assert_eq!(lines[0].benefit, Benefit::MonthlyCash { fen: 10000 });
+    /// assert_eq!(lines[0].reason, "age 92 ≥ 80 and hukou local; tier age ≥ 90: age 92 ≥ 90");
+    /// # Ok::<(), qingdan::catalogue::CatalogueErrors>(())
+    /// ```
     pub fn parse(text: &str, path: &Path) -> Result<Catalogue, CatalogueErrors> {
         reader::parse(text, path)
     }
@@ -322,9 +366,13 @@ impl Catalogue {
     }
 
     /// Appends `(item index, benefit)` for every item `person` is eligible
-    /// for, in item order. Allocates nothing besides growing `out`.
+    /// for, in item order. Allocates nothing besides growing `out`. A person
+    /// under 60 is not an elder: no line (ages over 120 count as 120).
     #[inline]
     pub fn lines_into(&self, person: &Person, out: &mut Vec<Line>) {
+        if person.age < crate::model::MIN_AGE {
+            return;
+        }
         let probe = Probe::of(person);
         for (i, item) in self.items.iter().enumerate() {
             if let Some(benefit) = item.benefit_for(&probe) {
@@ -342,6 +390,9 @@ impl Catalogue {
     /// tier and provenance.
     pub fn explain(&self, person: &Person) -> Vec<BaselineLine> {
         let mut out = Vec::new();
+        if person.age < crate::model::MIN_AGE {
+            return out;
+        }
         for (i, item) in self.items.iter().enumerate() {
             let Some(tier) = item.tier_for(person) else {
                 continue;
@@ -353,7 +404,10 @@ impl Catalogue {
             let (reason, label) = match &tier.label {
                 Some(label) => {
                     let why = tier.when.reason(person).unwrap_or_else(|| label.clone());
-                    (format!("{reason}; tier {label}: {why}"), Some(label.clone()))
+                    (
+                        format!("{reason}; tier {label}: {why}"),
+                        Some(label.clone()),
+                    )
                 }
                 None => (reason, None),
             };
@@ -375,7 +429,8 @@ impl Catalogue {
 
     /// Whether this edition's period overlaps `other`'s.
     pub fn overlaps(&self, other: &Catalogue) -> bool {
-        let ends_before = |a: &Catalogue, b: &Catalogue| a.effective_to.is_some_and(|to| to < b.effective_from);
+        let ends_before =
+            |a: &Catalogue, b: &Catalogue| a.effective_to.is_some_and(|to| to < b.effective_from);
         !ends_before(self, other) && !ends_before(other, self)
     }
 }
@@ -416,13 +471,20 @@ impl Library {
         // neighbour is only reported when it is needed.
         let mut dirs: Vec<PathBuf> = files
             .iter()
-            .map(|f| f.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf))
+            .map(|f| {
+                f.parent()
+                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+            })
             .collect();
         dirs.sort();
         dirs.dedup();
         let mut neighbours: Vec<Result<Catalogue, CatalogueErrors>> = Vec::new();
         for d in &dirs {
-            let d = if d.as_os_str().is_empty() { Path::new(".") } else { d.as_path() };
+            let d = if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d.as_path()
+            };
             for f in toml_files(d).unwrap_or_default() {
                 let same = |g: &PathBuf| same_file(g, &f);
                 if !files.iter().any(same) {
@@ -441,6 +503,20 @@ impl Library {
                 {
                     wanted.extend(c.parent.clone());
                     loaded.push(c.clone());
+                }
+            }
+        }
+        // A parent still missing may be one of the neighbours that failed to
+        // read: then its errors are the real news.
+        let missing = loaded.iter().any(|c| {
+            c.parent
+                .as_ref()
+                .is_some_and(|p| !loaded.iter().any(|d| &d.jurisdiction.code == p))
+        });
+        if missing {
+            for n in neighbours {
+                if let Err(e) = n {
+                    errors.extend(e.0);
                 }
             }
         }
@@ -502,8 +578,11 @@ impl Library {
         if errors.is_empty() {
             let mut catalogues = catalogues;
             catalogues.sort_by(|a, b| {
-                (a.jurisdiction.level, &a.jurisdiction.code, a.effective_from)
-                    .cmp(&(b.jurisdiction.level, &b.jurisdiction.code, b.effective_from))
+                (a.jurisdiction.level, &a.jurisdiction.code, a.effective_from).cmp(&(
+                    b.jurisdiction.level,
+                    &b.jurisdiction.code,
+                    b.effective_from,
+                ))
             });
             Ok(Library { catalogues })
         } else {
@@ -529,7 +608,10 @@ impl Library {
     }
 
     /// Every edition of `c`'s parent whose period overlaps `c`'s.
-    pub fn parent_editions<'a>(&'a self, c: &'a Catalogue) -> impl Iterator<Item = &'a Catalogue> + 'a {
+    pub fn parent_editions<'a>(
+        &'a self,
+        c: &'a Catalogue,
+    ) -> impl Iterator<Item = &'a Catalogue> + 'a {
         self.catalogues.iter().filter(move |p| {
             c.parent.as_deref() == Some(p.jurisdiction.code.as_str()) && p.overlaps(c)
         })

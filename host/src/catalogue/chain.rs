@@ -1,7 +1,8 @@
 //! Declarative against declarative: a list against the list it must not fall
 //! below, over the whole person domain.
 
-use super::{Catalogue, Library, accepts, predicate::person_text};
+use super::predicate::{Cells, person_text};
+use super::{Catalogue, Library, accepts};
 use crate::model::{Benefit, DOMAIN_SIZE, Line, Person, Shortfall};
 use serde::Serialize;
 use std::fmt;
@@ -11,6 +12,7 @@ pub const EXAMPLES_PER_ITEM: usize = 5;
 
 /// One person for whom the child list gives less than the parent list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Counterexample {
     /// Position in the domain order ([`Person::index`]).
     pub person_index: usize,
@@ -26,6 +28,7 @@ pub struct Counterexample {
 
 /// A parent item the child falls below for some persons.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct ItemFailure {
     /// The item key.
     pub item: String,
@@ -39,6 +42,7 @@ pub struct ItemFailure {
 
 /// The outcome of [`check_against`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct ChainReport {
     /// The child list (`宁波市 330200 edition 2023`).
     pub child: String,
@@ -71,7 +75,9 @@ impl fmt::Display for ChainReport {
                 fail.item, fail.name, fail.persons
             )?;
             for e in &fail.examples {
-                let child = e.child.map_or_else(|| "nothing".to_string(), |b| b.to_string());
+                let child = e
+                    .child
+                    .map_or_else(|| "nothing".to_string(), |b| b.to_string());
                 writeln!(
                     f,
                     "    #{} ({}): parent gives {}, child gives {} ({})",
@@ -93,62 +99,174 @@ struct Tally {
     examples: Vec<Vec<Counterexample>>,
 }
 
-fn check_range(child: &Catalogue, parent: &Catalogue, map: &[Option<u16>], range: std::ops::Range<usize>) -> Tally {
-    let n = parent.items.len();
-    let mut tally = Tally {
-        counts: vec![0; n],
-        examples: vec![Vec::new(); n],
-    };
-    let mut parent_lines: Vec<Line> = Vec::with_capacity(n);
-    let mut child_lines: Vec<Line> = Vec::with_capacity(child.items.len());
-    for index in range {
-        let Some(person) = Person::from_index(index) else {
-            break;
-        };
-        parent_lines.clear();
-        child_lines.clear();
-        parent.lines_into(&person, &mut parent_lines);
-        child.lines_into(&person, &mut child_lines);
-        for line in &parent_lines {
+/// Matches a parent item to the child's item with the same key.
+fn key_map(child: &Catalogue, parent: &Catalogue) -> Vec<Option<u16>> {
+    parent
+        .items
+        .iter()
+        .map(|i| child.item_index(&i.key).and_then(|c| u16::try_from(c).ok()))
+        .collect()
+}
+
+/// Every compiled condition of a catalogue (eligibility and tiers).
+fn conditions(c: &Catalogue) -> impl Iterator<Item = &super::Compiled> {
+    c.items
+        .iter()
+        .flat_map(|i| std::iter::once(&i.compiled).chain(i.tiers.iter().map(|t| &t.compiled)))
+}
+
+/// Reusable buffers for comparing one person.
+struct Scratch {
+    parent: Vec<Line>,
+    child: Vec<Line>,
+}
+
+impl Scratch {
+    fn new(child: &Catalogue, parent: &Catalogue) -> Scratch {
+        Scratch {
+            parent: Vec::with_capacity(parent.items.len()),
+            child: Vec::with_capacity(child.items.len()),
+        }
+    }
+
+    /// Calls `fail(parent item, parent line, child line, shortfall)` for every
+    /// parent line of `person` the child does not honour.
+    fn compare(
+        &mut self,
+        child: &Catalogue,
+        parent: &Catalogue,
+        map: &[Option<u16>],
+        person: &Person,
+        mut fail: impl FnMut(usize, Benefit, Option<Benefit>, Shortfall),
+    ) {
+        self.parent.clear();
+        self.child.clear();
+        parent.lines_into(person, &mut self.parent);
+        child.lines_into(person, &mut self.child);
+        for line in &self.parent {
             let pi = usize::from(line.item);
             let child_line = map
                 .get(pi)
                 .copied()
                 .flatten()
-                .and_then(|ci| child_lines.iter().find(|l| l.item == ci))
-                .map(|l| &l.benefit);
+                .and_then(|ci| self.child.iter().find(|l| l.item == ci))
+                .map(|l| l.benefit);
             let Some(item) = parent.items.get(pi) else {
                 continue;
             };
-            if let Err(shortfall) = accepts(item, child_line, &line.benefit) {
-                if let (Some(c), Some(ex)) = (tally.counts.get_mut(pi), tally.examples.get_mut(pi)) {
+            if let Err(shortfall) = accepts(item, child_line.as_ref(), &line.benefit) {
+                fail(pi, line.benefit, child_line, shortfall);
+            }
+        }
+    }
+}
+
+fn check_range(
+    child: &Catalogue,
+    parent: &Catalogue,
+    map: &[Option<u16>],
+    range: std::ops::Range<usize>,
+) -> Tally {
+    let n = parent.items.len();
+    let mut tally = Tally {
+        counts: vec![0; n],
+        examples: vec![Vec::new(); n],
+    };
+    let mut scratch = Scratch::new(child, parent);
+    for index in range {
+        let Some(person) = Person::from_index(index) else {
+            break;
+        };
+        scratch.compare(
+            child,
+            parent,
+            map,
+            &person,
+            |pi, parent, child, shortfall| {
+                if let (Some(c), Some(ex)) = (tally.counts.get_mut(pi), tally.examples.get_mut(pi))
+                {
                     *c += 1;
                     if ex.len() < EXAMPLES_PER_ITEM {
                         ex.push(Counterexample {
                             person_index: index,
                             person,
-                            parent: line.benefit,
-                            child: child_line.copied(),
+                            parent,
+                            child,
                             shortfall,
                         });
                     }
                 }
-            }
-        }
+            },
+        );
     }
     tally
 }
 
 /// Checks that `child` gives every person of the domain at least what
 /// `parent` gives, item by item (items matched by key; a presence-only parent
-/// item only needs some child line). Uses every available core.
+/// item only needs some child line; a parent item the child lacks fails for
+/// every person eligible for it).
+///
+/// Every person is accounted for, but not one by one: the domain is split
+/// into cells on which every condition of both lists is constant (values of
+/// a field that no condition tells apart fall in one class), and one person
+/// per cell is compared; a failing cell counts all its persons and
+/// contributes its smallest ones as examples. For the sample lists that is
+/// some thousands of comparisons instead of 1,171,200, with the same result
+/// as [`check_against_exhaustive`] (tested).
 pub fn check_against(child: &Catalogue, parent: &Catalogue) -> ChainReport {
-    let map: Vec<Option<u16>> = parent
-        .items
-        .iter()
-        .map(|i| child.item_index(&i.key).and_then(|c| u16::try_from(c).ok()))
-        .collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 16);
+    let map = key_map(child, parent);
+    let n = parent.items.len();
+    let mut counts = vec![0usize; n];
+    let mut examples: Vec<Vec<Counterexample>> = vec![Vec::new(); n];
+    let cells = Cells::of(conditions(child).chain(conditions(parent)));
+    let mut scratch = Scratch::new(child, parent);
+    cells.for_each(|cell| {
+        let Some(rep) = cell.smallest() else {
+            return true;
+        };
+        let mut failed: Vec<(usize, Benefit, Option<Benefit>, Shortfall)> = Vec::new();
+        scratch.compare(child, parent, &map, &rep, |pi, p, c, s| {
+            failed.push((pi, p, c, s))
+        });
+        for (pi, p, c, s) in failed {
+            if let (Some(count), Some(ex)) = (counts.get_mut(pi), examples.get_mut(pi)) {
+                *count += cell.size();
+                // Cells come in order of their smallest persons, so a cell
+                // whose smallest person is above the current fifth cannot
+                // improve the examples.
+                if ex.len() < EXAMPLES_PER_ITEM
+                    || ex
+                        .last()
+                        .is_some_and(|last| last.person_index > rep.index())
+                {
+                    for person in cell.smallest_n(EXAMPLES_PER_ITEM) {
+                        ex.push(Counterexample {
+                            person_index: person.index(),
+                            person,
+                            parent: p,
+                            child: c,
+                            shortfall: s,
+                        });
+                    }
+                    ex.sort_by_key(|e| e.person_index);
+                    ex.truncate(EXAMPLES_PER_ITEM);
+                }
+            }
+        }
+        true
+    });
+    report(child, parent, counts, examples, true)
+}
+
+/// The same check as [`check_against`], comparing every one of the
+/// 1,171,200 persons in turn, on every available core. Slower; kept as the
+/// reference the cell-based check is tested against.
+pub fn check_against_exhaustive(child: &Catalogue, parent: &Catalogue) -> ChainReport {
+    let map = key_map(child, parent);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 16);
     let chunk = DOMAIN_SIZE.div_ceil(threads);
     let tallies: Vec<Tally> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -166,27 +284,43 @@ pub fn check_against(child: &Catalogue, parent: &Catalogue) -> ChainReport {
             .collect()
     });
     let complete = tallies.iter().all(|t| t.counts.len() == parent.items.len());
-    let mut failures = Vec::new();
-    for (pi, item) in parent.items.iter().enumerate() {
-        let mut persons = 0;
-        let mut examples = Vec::new();
-        // Chunks are in domain order, so the first examples are the smallest.
-        for t in &tallies {
-            persons += t.counts.get(pi).copied().unwrap_or(0);
-            if let Some(ex) = t.examples.get(pi) {
-                examples.extend(ex.iter().cloned());
+    let n = parent.items.len();
+    let mut counts = vec![0usize; n];
+    let mut examples: Vec<Vec<Counterexample>> = vec![Vec::new(); n];
+    // Chunks are in domain order, so the first examples are the smallest.
+    for t in &tallies {
+        for pi in 0..n {
+            if let (Some(c), Some(total)) = (t.counts.get(pi), counts.get_mut(pi)) {
+                *total += c;
+            }
+            if let (Some(ex), Some(all)) = (t.examples.get(pi), examples.get_mut(pi)) {
+                all.extend(ex.iter().cloned());
+                all.truncate(EXAMPLES_PER_ITEM);
             }
         }
-        examples.truncate(EXAMPLES_PER_ITEM);
-        if persons > 0 {
-            failures.push(ItemFailure {
-                item: item.key.clone(),
-                name: item.name.clone(),
-                persons,
-                examples,
-            });
-        }
     }
+    report(child, parent, counts, examples, complete)
+}
+
+fn report(
+    child: &Catalogue,
+    parent: &Catalogue,
+    counts: Vec<usize>,
+    examples: Vec<Vec<Counterexample>>,
+    complete: bool,
+) -> ChainReport {
+    let failures: Vec<ItemFailure> = parent
+        .items
+        .iter()
+        .zip(counts.into_iter().zip(examples))
+        .filter(|(_, (persons, _))| *persons > 0)
+        .map(|(item, (persons, examples))| ItemFailure {
+            item: item.key.clone(),
+            name: item.name.clone(),
+            persons,
+            examples,
+        })
+        .collect();
     ChainReport {
         child: child.label(),
         parent: parent.label(),

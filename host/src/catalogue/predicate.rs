@@ -7,9 +7,7 @@
 //! conjunction of one mask per field. Evaluating a cube is eight bit tests, with
 //! no allocation and no branching on the tree shape.
 
-use crate::model::{
-    Ability, Assistance, Disability, Hukou, LivingFlag, MAX_AGE, MIN_AGE, Person,
-};
+use crate::model::{Ability, Assistance, Disability, Hukou, LivingFlag, MAX_AGE, MIN_AGE, Person};
 use serde::Serialize;
 use std::fmt;
 
@@ -250,7 +248,11 @@ pub fn person_text(p: &Person) -> String {
         p.ability,
         p.assistance,
         p.disability,
-        if living.is_empty() { "none".to_string() } else { living.join("+") },
+        if living.is_empty() {
+            "none".to_string()
+        } else {
+            living.join("+")
+        },
         yes(p.family_planning_special),
         yes(p.veteran_entitled),
     )
@@ -281,8 +283,7 @@ impl Probe {
             disability: 1 << p.disability.ordinal(),
             living: 1 << p.living.bits(),
             // bit 0/1: family planning false/true; bit 2/3: veteran false/true
-            flags: (1 << u8::from(p.family_planning_special))
-                | (4 << u8::from(p.veteran_entitled)),
+            flags: (1 << u8::from(p.family_planning_special)) | (4 << u8::from(p.veteran_entitled)),
         }
     }
 }
@@ -502,6 +503,148 @@ fn dnf(p: &Predicate) -> Result<Vec<Cube>, String> {
     }
 }
 
+/// Number of values of each person field, in [`Person::index`] order
+/// (age, hukou, ability, assistance, disability, living, family planning,
+/// veteran).
+const DIMS: [usize; 8] = [(MAX_AGE - MIN_AGE + 1) as usize, 2, 6, 5, 5, 16, 2, 2];
+
+impl Cube {
+    /// The mask of field `d` (see [`DIMS`]).
+    fn mask(&self, d: usize) -> u64 {
+        match d {
+            0 => self.age,
+            1 => u64::from(self.hukou),
+            2 => u64::from(self.ability),
+            3 => u64::from(self.assistance),
+            4 => u64::from(self.disability),
+            5 => u64::from(self.living),
+            6 => u64::from(self.flags & 0b11),
+            _ => u64::from(self.flags >> 2),
+        }
+    }
+}
+
+/// A partition of the person domain into cells on which every given
+/// predicate is constant: two values of a field are in one class when no
+/// cube of any predicate tells them apart. Checking one person per cell (its
+/// smallest) is then the same as checking every person, in far fewer steps.
+pub(crate) struct Cells {
+    /// Per field, the classes (each a list of values), ordered by their
+    /// smallest value.
+    classes: [Vec<Vec<usize>>; 8],
+}
+
+impl Cells {
+    pub(crate) fn of<'a>(preds: impl IntoIterator<Item = &'a Compiled>) -> Cells {
+        let cubes: Vec<&Cube> = preds.into_iter().flat_map(|p| p.cubes.iter()).collect();
+        let classes = std::array::from_fn(|d| {
+            let mut classes: Vec<(Vec<bool>, Vec<usize>)> = Vec::new();
+            for v in 0..DIMS[d] {
+                let sig: Vec<bool> = cubes.iter().map(|c| c.mask(d) >> v & 1 == 1).collect();
+                match classes.iter_mut().find(|(s, _)| *s == sig) {
+                    Some((_, values)) => values.push(v),
+                    None => classes.push((sig, vec![v])),
+                }
+            }
+            classes.into_iter().map(|(_, values)| values).collect()
+        });
+        Cells { classes }
+    }
+
+    /// Calls `f` with every cell, in domain order of their smallest persons,
+    /// until `f` returns false.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Cell<'_>) -> bool) {
+        let mut pos = [0usize; 8];
+        loop {
+            if !f(&Cell { cells: self, pos }) {
+                return;
+            }
+            // Odometer over the class positions, last field fastest.
+            let mut d = 8;
+            loop {
+                if d == 0 {
+                    return;
+                }
+                d -= 1;
+                pos[d] += 1;
+                if pos[d] < self.classes[d].len() {
+                    break;
+                }
+                pos[d] = 0;
+            }
+        }
+    }
+
+    /// Calls `f` with the smallest person of every cell, in domain order,
+    /// until `f` returns false.
+    pub(crate) fn for_each_smallest(&self, mut f: impl FnMut(&Person) -> bool) {
+        self.for_each(|cell| match cell.smallest() {
+            Some(p) => f(&p),
+            None => true,
+        });
+    }
+}
+
+/// One cell of [`Cells`]: a product of one class per field.
+pub(crate) struct Cell<'a> {
+    cells: &'a Cells,
+    pos: [usize; 8],
+}
+
+impl Cell<'_> {
+    fn class(&self, d: usize) -> &[usize] {
+        self.cells
+            .classes
+            .get(d)
+            .and_then(|c| c.get(self.pos[d]))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// How many persons the cell holds.
+    pub(crate) fn size(&self) -> usize {
+        (0..8).map(|d| self.class(d).len()).product()
+    }
+
+    /// The person with value index `at[d]` within each field's class.
+    fn person(&self, at: &[usize; 8]) -> Option<Person> {
+        let mut index = 0;
+        for (d, size) in DIMS.iter().enumerate() {
+            index = index * size + self.class(d).get(at[d]).copied()?;
+        }
+        Person::from_index(index)
+    }
+
+    /// The smallest person of the cell.
+    pub(crate) fn smallest(&self) -> Option<Person> {
+        self.person(&[0; 8])
+    }
+
+    /// The `n` smallest persons of the cell, in domain order.
+    pub(crate) fn smallest_n(&self, n: usize) -> Vec<Person> {
+        let mut out = Vec::with_capacity(n);
+        let mut at = [0usize; 8];
+        while out.len() < n {
+            match self.person(&at) {
+                Some(p) => out.push(p),
+                None => break,
+            }
+            let mut d = 8;
+            loop {
+                if d == 0 {
+                    return out;
+                }
+                d -= 1;
+                at[d] += 1;
+                if at[d] < self.class(d).len() {
+                    break;
+                }
+                at[d] = 0;
+            }
+        }
+        out
+    }
+}
+
 /// A predicate compiled for the hot path.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Compiled {
@@ -542,7 +685,10 @@ mod tests {
                 Assistance::Tekun,
             ]))),
             Any(vec![
-                Atom(self::Atom::Living(vec![LivingFlag::Alone, LivingFlag::EmptyNest])),
+                Atom(self::Atom::Living(vec![
+                    LivingFlag::Alone,
+                    LivingFlag::EmptyNest,
+                ])),
                 Atom(self::Atom::Disability(Cmp::AtLeast(Disability::Grade2))),
                 Atom(self::Atom::FamilyPlanningSpecial(true)),
             ]),
@@ -589,13 +735,19 @@ mod tests {
 
     #[test]
     fn reasons_show_the_persons_values() {
-        let p = Predicate::All(vec![age(80, 120), Predicate::Atom(Atom::Hukou(Hukou::Local))]);
+        let p = Predicate::All(vec![
+            age(80, 120),
+            Predicate::Atom(Atom::Hukou(Hukou::Local)),
+        ]);
         assert_eq!(
             p.reason(&Person::aged(92)).as_deref(),
             Some("age 92 ≥ 80 and hukou local")
         );
         assert_eq!(p.reason(&Person::aged(79)), None);
-        let living = Predicate::Atom(Atom::Living(vec![LivingFlag::Alone, LivingFlag::LeftBehind]));
+        let living = Predicate::Atom(Atom::Living(vec![
+            LivingFlag::Alone,
+            LivingFlag::LeftBehind,
+        ]));
         let person = Person {
             living: Living::NONE.with(LivingFlag::Alone),
             ..Person::aged(70)
@@ -606,6 +758,33 @@ mod tests {
         );
         assert_eq!(age(90, 99).to_string(), "age 90–99");
         assert_eq!(age(100, 120).to_string(), "age ≥ 100");
+    }
+
+    #[test]
+    fn cells_cover_the_domain_and_keep_every_predicate_constant() {
+        let compiled: Vec<Compiled> = samples().iter().map(|p| p.compile().unwrap()).collect();
+        let cells = Cells::of(&compiled);
+        let mut total = 0;
+        let mut count = 0;
+        let mut last = None;
+        cells.for_each(|cell| {
+            total += cell.size();
+            count += 1;
+            let members = cell.smallest_n(40);
+            assert_eq!(members.first().copied(), cell.smallest());
+            assert!(members.windows(2).all(|w| w[0].index() < w[1].index()));
+            let first = members[0];
+            assert!(last.is_none_or(|l: usize| l < first.index()));
+            last = Some(first.index());
+            for p in &members {
+                for c in &compiled {
+                    assert_eq!(c.matches(&Probe::of(p)), c.matches(&Probe::of(&first)));
+                }
+            }
+            true
+        });
+        assert_eq!(total, crate::model::DOMAIN_SIZE);
+        assert!(count < total / 50, "{count} cells");
     }
 
     #[test]

@@ -115,7 +115,11 @@ impl<'a> Reader<'a> {
                 self.err(
                     &k.span(),
                     &join_path(path, k.get_ref()),
-                    format!("unknown key `{}`; allowed here: {}", k.get_ref(), quoted(allowed)),
+                    format!(
+                        "unknown key `{}`; allowed here: {}",
+                        k.get_ref(),
+                        quoted(allowed)
+                    ),
                 );
             }
         }
@@ -125,7 +129,11 @@ impl<'a> Reader<'a> {
         match v.get_ref() {
             DeValue::Table(t) => Some(t),
             other => {
-                self.err(&v.span(), path, format!("expected a table, found a {}", type_name(other)));
+                self.err(
+                    &v.span(),
+                    path,
+                    format!("expected a table, found a {}", type_name(other)),
+                );
                 None
             }
         }
@@ -140,7 +148,11 @@ impl<'a> Reader<'a> {
     ) -> Option<&'t Value<'i>> {
         let v = get(t, key);
         if v.is_none() {
-            self.err(t_span, &join_path(path, key), format!("missing required key `{key}`"));
+            self.err(
+                t_span,
+                &join_path(path, key),
+                format!("missing required key `{key}`"),
+            );
         }
         v
     }
@@ -153,13 +165,23 @@ impl<'a> Reader<'a> {
             }
             DeValue::String(s) => Some(s.to_string()),
             other => {
-                self.err(&v.span(), path, format!("expected a string, found a {}", type_name(other)));
+                self.err(
+                    &v.span(),
+                    path,
+                    format!("expected a string, found a {}", type_name(other)),
+                );
                 None
             }
         }
     }
 
-    fn req_string(&mut self, t: &DeTable<'_>, span: &Range<usize>, path: &str, key: &str) -> Option<String> {
+    fn req_string(
+        &mut self,
+        t: &DeTable<'_>,
+        span: &Range<usize>,
+        path: &str,
+        key: &str,
+    ) -> Option<String> {
         let v = self.required(t, span, path, key)?;
         self.string(v, &join_path(path, key))
     }
@@ -173,13 +195,23 @@ impl<'a> Reader<'a> {
         match v.get_ref() {
             DeValue::Boolean(b) => Some(*b),
             other => {
-                self.err(&v.span(), path, format!("expected true or false, found a {}", type_name(other)));
+                self.err(
+                    &v.span(),
+                    path,
+                    format!("expected true or false, found a {}", type_name(other)),
+                );
                 None
             }
         }
     }
 
-    fn choice<T: Copy>(&mut self, v: &Value<'_>, path: &str, all: &[T], key: impl Fn(T) -> &'static str) -> Option<T> {
+    fn choice<T: Copy>(
+        &mut self,
+        v: &Value<'_>,
+        path: &str,
+        all: &[T],
+        key: impl Fn(T) -> &'static str,
+    ) -> Option<T> {
         let allowed: Vec<&str> = all.iter().map(|t| key(*t)).collect();
         match v.get_ref() {
             DeValue::String(s) => {
@@ -197,7 +229,11 @@ impl<'a> Reader<'a> {
                 self.err(
                     &v.span(),
                     path,
-                    format!("expected one of {}, found a {}", quoted(&allowed), type_name(other)),
+                    format!(
+                        "expected one of {}, found a {}",
+                        quoted(&allowed),
+                        type_name(other)
+                    ),
                 );
                 None
             }
@@ -209,16 +245,28 @@ impl<'a> Reader<'a> {
             DeValue::Integer(i) => match i128::from_str_radix(i.as_str(), i.radix()) {
                 Ok(n) => Some(n),
                 Err(_) => {
-                    self.err(&v.span(), path, format!("{} is out of range for {what}", i.as_str()));
+                    self.err(
+                        &v.span(),
+                        path,
+                        format!("{} is out of range for {what}", i.as_str()),
+                    );
                     None
                 }
             },
             DeValue::Float(x) => {
-                self.err(&v.span(), path, format!("{} is fractional; {what}", x.as_str()));
+                self.err(
+                    &v.span(),
+                    path,
+                    format!("{} is fractional; {what}", x.as_str()),
+                );
                 None
             }
             other => {
-                self.err(&v.span(), path, format!("expected {what}, found a {}", type_name(other)));
+                self.err(
+                    &v.span(),
+                    path,
+                    format!("expected {what}, found a {}", type_name(other)),
+                );
                 None
             }
         }
@@ -240,12 +288,23 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn bounded(&mut self, v: &Value<'_>, path: &str, min: i128, max: i128, what: &str) -> Option<i128> {
+    fn bounded(
+        &mut self,
+        v: &Value<'_>,
+        path: &str,
+        min: i128,
+        max: i128,
+        what: &str,
+    ) -> Option<i128> {
         let n = self.integer(v, path, what)?;
         if (min..=max).contains(&n) {
             Some(n)
         } else {
-            self.err(&v.span(), path, format!("{n} is outside {min}..={max}; {what}"));
+            self.err(
+                &v.span(),
+                path,
+                format!("{n} is outside {min}..={max}; {what}"),
+            );
             None
         }
     }
@@ -255,7 +314,11 @@ impl<'a> Reader<'a> {
         match v.get_ref() {
             DeValue::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => {
                 let d = dt.date?;
-                match (i16::try_from(d.year), i8::try_from(d.month), i8::try_from(d.day)) {
+                match (
+                    i16::try_from(d.year),
+                    i8::try_from(d.month),
+                    i8::try_from(d.day),
+                ) {
                     (Ok(y), Ok(m), Ok(day)) => match Date::new(y, m, day) {
                         Ok(date) => Some(date),
                         Err(e) => {
@@ -274,7 +337,11 @@ impl<'a> Reader<'a> {
                 None
             }
             other => {
-                self.err(&v.span(), path, format!("{WHAT}; found a {}", type_name(other)));
+                self.err(
+                    &v.span(),
+                    path,
+                    format!("{WHAT}; found a {}", type_name(other)),
+                );
                 None
             }
         }
@@ -284,7 +351,11 @@ impl<'a> Reader<'a> {
         match v.get_ref() {
             DeValue::Array(a) => Some(a),
             other => {
-                self.err(&v.span(), path, format!("expected an array, found a {}", type_name(other)));
+                self.err(
+                    &v.span(),
+                    path,
+                    format!("expected an array, found a {}", type_name(other)),
+                );
                 None
             }
         }
@@ -294,7 +365,9 @@ impl<'a> Reader<'a> {
 /// Checks a GB/T 2260 code against the level it claims.
 fn check_code(code: &str, level: Level) -> Result<(), String> {
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("`{code}` is not a GB/T 2260 code: six digits expected"));
+        return Err(format!(
+            "`{code}` is not a GB/T 2260 code: six digits expected"
+        ));
     }
     let (pp, cc, dd) = (&code[0..2], &code[2..4], &code[4..6]);
     if level == Level::National {
@@ -305,7 +378,9 @@ fn check_code(code: &str, level: Level) -> Result<(), String> {
         };
     }
     if !PROVINCES.contains(&pp) {
-        return Err(format!("`{code}`: `{pp}` is not a GB/T 2260 province prefix"));
+        return Err(format!(
+            "`{code}`: `{pp}` is not a GB/T 2260 province prefix"
+        ));
     }
     let ok = match level {
         Level::National => true,
@@ -321,14 +396,18 @@ fn check_code(code: &str, level: Level) -> Result<(), String> {
             Level::City => "XXYY00 with YY not 00",
             _ => "XXYYZZ with ZZ not 00",
         };
-        Err(format!("`{code}` is not a {level} code: a {level} code has the form {shape}"))
+        Err(format!(
+            "`{code}` is not a {level} code: a {level} code has the form {shape}"
+        ))
     }
 }
 
 /// Checks that `parent` is a code above `code` in the GB/T 2260 hierarchy.
 fn check_parent(code: &str, level: Level, parent: &str) -> Result<(), String> {
     if parent.len() != 6 || !parent.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("`{parent}` is not a GB/T 2260 code: six digits expected"));
+        return Err(format!(
+            "`{parent}` is not a GB/T 2260 code: six digits expected"
+        ));
     }
     if parent == "000000" {
         return Ok(());
@@ -415,7 +494,11 @@ impl Reader<'_> {
     fn predicate_list(&mut self, v: &Value<'_>, path: &str) -> Option<Vec<Predicate>> {
         let items = self.array(v, path)?;
         if items.is_empty() {
-            self.err(&v.span(), path, "an empty list of conditions; give at least one");
+            self.err(
+                &v.span(),
+                path,
+                "an empty list of conditions; give at least one",
+            );
             return None;
         }
         let mut out = Vec::new();
@@ -429,7 +512,13 @@ impl Reader<'_> {
         ok.then_some(out)
     }
 
-    fn predicate_part(&mut self, key: &str, key_span: &Range<usize>, v: &Value<'_>, path: &str) -> Option<Predicate> {
+    fn predicate_part(
+        &mut self,
+        key: &str,
+        key_span: &Range<usize>,
+        v: &Value<'_>,
+        path: &str,
+    ) -> Option<Predicate> {
         let atom = |a| Some(Predicate::Atom(a));
         match key {
             "always" => match self.boolean(v, path)? {
@@ -446,8 +535,24 @@ impl Reader<'_> {
                 let t = self.table(v, path)?;
                 self.only(t, path, &["min", "max"]);
                 let what = "ages are whole years 60..=120 (120 means 120 or older)";
-                let lo = get(t, "min").map(|m| self.bounded(m, &join_path(path, "min"), MIN_AGE.into(), MAX_AGE.into(), what));
-                let hi = get(t, "max").map(|m| self.bounded(m, &join_path(path, "max"), MIN_AGE.into(), MAX_AGE.into(), what));
+                let lo = get(t, "min").map(|m| {
+                    self.bounded(
+                        m,
+                        &join_path(path, "min"),
+                        MIN_AGE.into(),
+                        MAX_AGE.into(),
+                        what,
+                    )
+                });
+                let hi = get(t, "max").map(|m| {
+                    self.bounded(
+                        m,
+                        &join_path(path, "max"),
+                        MIN_AGE.into(),
+                        MAX_AGE.into(),
+                        what,
+                    )
+                });
                 if lo.is_none() && hi.is_none() {
                     self.err(&v.span(), path, "give `min`, `max` or both");
                     return None;
@@ -461,14 +566,34 @@ impl Reader<'_> {
                 atom(Atom::Age { min, max })
             }
             "hukou" => atom(Atom::Hukou(self.choice(v, path, Hukou::ALL, Hukou::key)?)),
-            "ability" => atom(Atom::Ability(self.cmp(v, path, Ability::ALL, Ability::key)?)),
-            "assistance" => atom(Atom::Assistance(self.cmp(v, path, Assistance::ALL, Assistance::key)?)),
-            "disability" => atom(Atom::Disability(self.cmp(v, path, Disability::ALL, Disability::key)?)),
+            "ability" => atom(Atom::Ability(self.cmp(
+                v,
+                path,
+                Ability::ALL,
+                Ability::key,
+            )?)),
+            "assistance" => atom(Atom::Assistance(self.cmp(
+                v,
+                path,
+                Assistance::ALL,
+                Assistance::key,
+            )?)),
+            "disability" => atom(Atom::Disability(self.cmp(
+                v,
+                path,
+                Disability::ALL,
+                Disability::key,
+            )?)),
             "living" => {
                 let t = self.table(v, path)?;
                 self.only(t, path, &["any-of"]);
                 let list = self.required(t, &v.span(), path, "any-of")?;
-                atom(Atom::Living(self.choices(list, &join_path(path, "any-of"), LivingFlag::ALL, LivingFlag::key)?))
+                atom(Atom::Living(self.choices(
+                    list,
+                    &join_path(path, "any-of"),
+                    LivingFlag::ALL,
+                    LivingFlag::key,
+                )?))
             }
             "family-planning-special" => atom(Atom::FamilyPlanningSpecial(self.boolean(v, path)?)),
             "veteran-entitled" => atom(Atom::VeteranEntitled(self.boolean(v, path)?)),
@@ -486,7 +611,13 @@ impl Reader<'_> {
         }
     }
 
-    fn choices<T: Copy>(&mut self, v: &Value<'_>, path: &str, all: &[T], key: impl Fn(T) -> &'static str + Copy) -> Option<Vec<T>> {
+    fn choices<T: Copy>(
+        &mut self,
+        v: &Value<'_>,
+        path: &str,
+        all: &[T],
+        key: impl Fn(T) -> &'static str + Copy,
+    ) -> Option<Vec<T>> {
         let items = self.array(v, path)?;
         if items.is_empty() {
             self.err(&v.span(), path, "an empty set; give at least one value");
@@ -503,12 +634,28 @@ impl Reader<'_> {
         ok.then_some(out)
     }
 
-    fn cmp<T: Copy>(&mut self, v: &Value<'_>, path: &str, all: &[T], key: impl Fn(T) -> &'static str + Copy) -> Option<Cmp<T>> {
+    fn cmp<T: Copy>(
+        &mut self,
+        v: &Value<'_>,
+        path: &str,
+        all: &[T],
+        key: impl Fn(T) -> &'static str + Copy,
+    ) -> Option<Cmp<T>> {
         let t = self.table(v, path)?;
         self.only(t, path, &["at-least", "in"]);
         match (get(t, "at-least"), get(t, "in")) {
-            (Some(x), None) => Some(Cmp::AtLeast(self.choice(x, &join_path(path, "at-least"), all, key)?)),
-            (None, Some(x)) => Some(Cmp::In(self.choices(x, &join_path(path, "in"), all, key)?)),
+            (Some(x), None) => Some(Cmp::AtLeast(self.choice(
+                x,
+                &join_path(path, "at-least"),
+                all,
+                key,
+            )?)),
+            (None, Some(x)) => Some(Cmp::In(self.choices(
+                x,
+                &join_path(path, "in"),
+                all,
+                key,
+            )?)),
             _ => {
                 self.err(&v.span(), path, "give exactly one of `at-least` or `in`");
                 None
@@ -519,7 +666,11 @@ impl Reader<'_> {
     fn provenance(&mut self, v: &Value<'_>, path: &str) -> Option<Provenance> {
         let t = self.table(v, path)?;
         let span = v.span();
-        self.only(t, path, &["quality", "title", "url", "quote", "illustrative", "note"]);
+        self.only(
+            t,
+            path,
+            &["quality", "title", "url", "quote", "illustrative", "note"],
+        );
         let quality = self
             .required(t, &span, path, "quality")
             .and_then(|q| self.choice(q, &join_path(path, "quality"), Quality::ALL, Quality::key));
@@ -535,12 +686,18 @@ impl Reader<'_> {
             self.err(
                 &span,
                 &join_path(path, "illustrative"),
-                format!("a figure of quality {quality} is illustrative only: set `illustrative = true`"),
+                format!(
+                    "a figure of quality {quality} is illustrative only: set `illustrative = true`"
+                ),
             );
             return None;
         }
         if quality != Quality::None && title.is_none() && url.is_none() {
-            self.err(&span, path, format!("a {quality} source needs a `title` or a `url`"));
+            self.err(
+                &span,
+                path,
+                format!("a {quality} source needs a `title` or a `url`"),
+            );
             return None;
         }
         Some(Provenance {
@@ -554,20 +711,43 @@ impl Reader<'_> {
     }
 
     /// Reads the figures of `kind` from `t` (a benefit or a tier table).
-    fn figures(&mut self, t: &DeTable<'_>, span: &Range<usize>, path: &str, kind: BenefitKind) -> Option<Benefit> {
-        let req = |r: &mut Self, key: &str| r.required(t, span, path, key).map(|v| (v.clone(), join_path(path, key)));
+    fn figures(
+        &mut self,
+        t: &DeTable<'_>,
+        span: &Range<usize>,
+        path: &str,
+        kind: BenefitKind,
+    ) -> Option<Benefit> {
+        let req = |r: &mut Self, key: &str| {
+            r.required(t, span, path, key)
+                .map(|v| (v.clone(), join_path(path, key)))
+        };
         let benefit = match kind {
             BenefitKind::MonthlyCash => {
                 let (v, p) = req(self, "fen")?;
-                Benefit::MonthlyCash { fen: self.fen(&v, &p)? }
+                Benefit::MonthlyCash {
+                    fen: self.fen(&v, &p)?,
+                }
             }
             BenefitKind::Quota => {
                 let count = req(self, "count");
                 let months = req(self, "months");
                 let (c, cp) = count?;
                 let (m, mp) = months?;
-                let count = self.bounded(&c, &cp, 1, u32::MAX.into(), "a quota gives at least 1 service");
-                let months = self.bounded(&m, &mp, 1, u32::MAX.into(), "quota months must be at least 1");
+                let count = self.bounded(
+                    &c,
+                    &cp,
+                    1,
+                    u32::MAX.into(),
+                    "a quota gives at least 1 service",
+                );
+                let months = self.bounded(
+                    &m,
+                    &mp,
+                    1,
+                    u32::MAX.into(),
+                    "quota months must be at least 1",
+                );
                 Benefit::Quota(Quota {
                     count: u32::try_from(count?).ok()?,
                     months: u32::try_from(months?).ok()?,
@@ -632,7 +812,14 @@ struct RawTier {
 }
 
 impl Reader<'_> {
-    fn provenance_of(&mut self, t: &DeTable<'_>, span: &Range<usize>, path: &str, kind: BenefitKind, source: &Source) -> Option<Provenance> {
+    fn provenance_of(
+        &mut self,
+        t: &DeTable<'_>,
+        span: &Range<usize>,
+        path: &str,
+        kind: BenefitKind,
+        source: &Source,
+    ) -> Option<Provenance> {
         match get(t, "provenance") {
             Some(v) => self.provenance(v, &join_path(path, "provenance")),
             None if kind == BenefitKind::Right => Some(Provenance::of_source(source)),
@@ -647,10 +834,17 @@ impl Reader<'_> {
         }
     }
 
-    fn item(&mut self, v: &Value<'_>, index: usize, source: &Source) -> Option<(Item, Vec<RawTier>, Range<usize>, String)> {
+    fn item(
+        &mut self,
+        v: &Value<'_>,
+        index: usize,
+        source: &Source,
+    ) -> Option<(Item, Vec<RawTier>, Range<usize>, String)> {
         let span = v.span();
         let key_hint = match v.get_ref() {
-            DeValue::Table(t) => get(t, "key").and_then(|k| k.get_ref().as_str().map(str::to_string)),
+            DeValue::Table(t) => {
+                get(t, "key").and_then(|k| k.get_ref().as_str().map(str::to_string))
+            }
             _ => None,
         };
         let path = match &key_hint {
@@ -661,7 +855,15 @@ impl Reader<'_> {
         self.only(
             t,
             &path,
-            &["key", "name", "category", "legal-basis", "eligibility", "presence-only", "benefit"],
+            &[
+                "key",
+                "name",
+                "category",
+                "legal-basis",
+                "eligibility",
+                "presence-only",
+                "benefit",
+            ],
         );
         let key = self.req_string(t, &span, &path, "key");
         if let (Some(k), Some(kv)) = (&key, get(t, "key"))
@@ -674,9 +876,14 @@ impl Reader<'_> {
             );
         }
         let name = self.req_string(t, &span, &path, "name");
-        let category = self
-            .required(t, &span, &path, "category")
-            .and_then(|c| self.choice(c, &join_path(&path, "category"), Category::ALL, Category::key));
+        let category = self.required(t, &span, &path, "category").and_then(|c| {
+            self.choice(
+                c,
+                &join_path(&path, "category"),
+                Category::ALL,
+                Category::key,
+            )
+        });
         let legal_basis = self.req_string(t, &span, &path, "legal-basis");
         let eligibility = self
             .required(t, &span, &path, "eligibility")
@@ -737,7 +944,11 @@ impl Reader<'_> {
         };
         if compiled.is_never() {
             let at = get(t, "eligibility").map_or(span.clone(), |e| e.span());
-            self.err(&at, &join_path(&path, "eligibility"), "the condition holds for nobody");
+            self.err(
+                &at,
+                &join_path(&path, "eligibility"),
+                "the condition holds for nobody",
+            );
             return None;
         }
         let item = Item {
@@ -754,7 +965,12 @@ impl Reader<'_> {
         Some((item, tiers, span, path))
     }
 
-    fn benefit(&mut self, v: &Value<'_>, path: &str, source: &Source) -> Option<(BenefitKind, Vec<RawTier>)> {
+    fn benefit(
+        &mut self,
+        v: &Value<'_>,
+        path: &str,
+        source: &Source,
+    ) -> Option<(BenefitKind, Vec<RawTier>)> {
         let t = self.table(v, path)?;
         let span = v.span();
         let kind = self
@@ -766,7 +982,11 @@ impl Reader<'_> {
             let tpath = join_path(path, "tiers");
             let list = self.array(tiers_v, &tpath)?;
             if list.is_empty() {
-                self.err(&tiers_v.span(), &tpath, "an empty list of tiers; give at least one or drop `tiers`");
+                self.err(
+                    &tiers_v.span(),
+                    &tpath,
+                    "an empty list of tiers; give at least one or drop `tiers`",
+                );
                 return None;
             }
             let mut out = Vec::new();
@@ -808,7 +1028,14 @@ impl Reader<'_> {
         }
     }
 
-    fn tier(&mut self, v: &Value<'_>, path: &str, kind: BenefitKind, figures: &[&str], source: &Source) -> Option<Tier> {
+    fn tier(
+        &mut self,
+        v: &Value<'_>,
+        path: &str,
+        kind: BenefitKind,
+        figures: &[&str],
+        source: &Source,
+    ) -> Option<Tier> {
         let t = self.table(v, path)?;
         let span = v.span();
         let mut allowed = vec!["when", "label", "provenance"];
@@ -838,8 +1065,10 @@ impl Reader<'_> {
         })
     }
 
-    /// Every eligible person falls in exactly one tier: found by enumerating
-    /// the domain (1,171,200 persons, a few milliseconds in a release build).
+    /// Every eligible person falls in exactly one tier. Checked over the
+    /// whole domain, one person per cell of the partition on which the item's
+    /// conditions are constant (see `Cells`), in domain order, so the person
+    /// named is the smallest that fails.
     fn check_tiers(&mut self, item: &Item, tiers: &[RawTier], item_path: &str) {
         if tiers.len() < 2 && tiers.iter().all(|t| t.tier.when == Predicate::Always) {
             return;
@@ -847,10 +1076,13 @@ impl Reader<'_> {
         let mut gap: Option<Person> = None;
         let mut overlap: Option<(usize, usize, Person)> = None;
         let mut hits = vec![false; tiers.len()];
-        for p in Person::domain() {
+        let mut preds: Vec<&super::Compiled> = tiers.iter().map(|t| &t.tier.compiled).collect();
+        preds.push(&item.compiled);
+        super::predicate::Cells::of(preds).for_each_smallest(|p| {
+            let p = *p;
             let probe = super::Probe::of(&p);
             if !item.compiled.matches(&probe) {
-                continue;
+                return true;
             }
             let mut first = None;
             for (j, t) in tiers.iter().enumerate() {
@@ -869,10 +1101,8 @@ impl Reader<'_> {
             if first.is_none() && gap.is_none() {
                 gap = Some(p);
             }
-            if gap.is_some() && overlap.is_some() {
-                break;
-            }
-        }
+            !(gap.is_some() && overlap.is_some())
+        });
         let tiers_path = join_path(&join_path(item_path, "benefit"), "tiers");
         if let Some(p) = gap {
             let at = tiers.first().map_or(0..0, |t| t.span.clone());
@@ -888,7 +1118,9 @@ impl Reader<'_> {
             );
         }
         if let Some((i, j, p)) = overlap {
-            let (at, tp) = tiers.get(j).map_or((0..0, tiers_path.clone()), |t| (t.span.clone(), t.path.clone()));
+            let (at, tp) = tiers.get(j).map_or((0..0, tiers_path.clone()), |t| {
+                (t.span.clone(), t.path.clone())
+            });
             self.err(
                 &at,
                 &tp,
@@ -928,7 +1160,9 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Catalogue, CatalogueError
 
     // [jurisdiction]
     let mut spans = Spans::default();
-    let jur = r.required(doc, &(0..0), "", "jurisdiction").and_then(|v| r.table(v, "jurisdiction").map(|t| (t, v.span())));
+    let jur = r
+        .required(doc, &(0..0), "", "jurisdiction")
+        .and_then(|v| r.table(v, "jurisdiction").map(|t| (t, v.span())));
     let mut jurisdiction = None;
     let mut parent = None;
     let mut edition = None;
@@ -936,7 +1170,19 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Catalogue, CatalogueError
     let mut to = None;
     if let Some((t, span)) = jur {
         let p = "jurisdiction";
-        r.only(t, p, &["code", "name", "level", "parent", "edition", "effective-from", "effective-to"]);
+        r.only(
+            t,
+            p,
+            &[
+                "code",
+                "name",
+                "level",
+                "parent",
+                "edition",
+                "effective-from",
+                "effective-to",
+            ],
+        );
         let code = r.req_string(t, &span, p, "code");
         let name = r.req_string(t, &span, p, "name");
         let level = r
@@ -1005,7 +1251,11 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Catalogue, CatalogueError
             .required(t, &span, "source", "quality")
             .and_then(|q| r.choice(q, "source.quality", Quality::ALL, Quality::key));
         if let (Some(title), Some(quality)) = (title, quality) {
-            source = Some(Source { title, url, quality });
+            source = Some(Source {
+                title,
+                url,
+                quality,
+            });
         }
     }
     let fallback = Source {
@@ -1023,11 +1273,20 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Catalogue, CatalogueError
             r.err(&v.span(), "items", "a list needs at least one item");
         }
         if list.len() > MAX_ITEMS {
-            r.err(&v.span(), "items", format!("{} items is more than the {MAX_ITEMS} a list can have", list.len()));
+            r.err(
+                &v.span(),
+                "items",
+                format!(
+                    "{} items is more than the {MAX_ITEMS} a list can have",
+                    list.len()
+                ),
+            );
         }
         let mut seen: Vec<(String, usize)> = Vec::new();
         for (i, iv) in list.iter().enumerate() {
-            if let Some((item, tiers, span, path)) = r.item(iv, i, source.as_ref().unwrap_or(&fallback)) {
+            if let Some((item, tiers, span, path)) =
+                r.item(iv, i, source.as_ref().unwrap_or(&fallback))
+            {
                 if let Some((_, j)) = seen.iter().find(|(k, _)| *k == item.key) {
                     let at = match iv.get_ref() {
                         DeValue::Table(t) => get(t, "key").map_or(span.clone(), |k| k.span()),
@@ -1036,7 +1295,10 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Catalogue, CatalogueError
                     r.err(
                         &at,
                         &join_path(&path, "key"),
-                        format!("duplicate item key `{}`: items[{j}] has it already", item.key),
+                        format!(
+                            "duplicate item key `{}`: items[{j}] has it already",
+                            item.key
+                        ),
                     );
                     continue;
                 }
@@ -1073,4 +1335,457 @@ fn finish(mut errors: Vec<(usize, CatalogueError)>) -> CatalogueErrors {
     errors.sort_by_key(|(at, _)| *at);
     errors.dedup_by(|a, b| a.1 == b.1);
     CatalogueErrors(errors.into_iter().map(|(_, e)| e).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::{Library, accepts};
+    use crate::model::{Hukou, Shortfall};
+
+    const BASE: &str = r#"[jurisdiction]
+code = "330200"
+name = "宁波市"
+level = "city"
+parent = "330000"
+edition = "2023"
+effective-from = 2023-01-01
+
+[source]
+title = "宁波市基本养老服务清单"
+quality = "GOV"
+url = "https://example.invalid/ningbo"
+
+[[items]]
+key = "old-age-allowance"
+name = "高龄津贴"
+category = "material-assistance"
+legal-basis = "高龄津贴制度"
+eligibility = { age = { min = 80 }, hukou = "local" }
+benefit = { kind = "monthly-cash", tiers = [
+  { when = { age = { min = 80, max = 89 } }, fen = 6000, provenance = { quality = "NONE", illustrative = true } },
+  { when = { age = { min = 90, max = 99 } }, fen = 10000, provenance = { quality = "NONE", illustrative = true } },
+  { when = { age = { min = 100 } }, fen = 80000, provenance = { quality = "NONE", illustrative = true } },
+] }
+
+[[items]]
+key = "visits"
+name = "探访关爱"
+category = "caring-service"
+legal-basis = "探访关爱"
+eligibility = { living = { any-of = ["alone"] } }
+benefit = { kind = "quota", count = 1, months = 1, provenance = { quality = "NONE", illustrative = true } }
+
+[[items]]
+key = "vagrant-relief"
+name = "流浪乞讨人员救助"
+category = "material-assistance"
+legal-basis = "救助"
+eligibility = { always = true }
+presence-only = true
+
+[[items]]
+key = "home-service-voucher"
+name = "消费券"
+category = "care-service"
+legal-basis = "消费券"
+eligibility = { ability = { at-least = "moderate" } }
+benefit = { kind = "voucher", percent = 50, monthly-cap = 80000, provenance = { quality = "NONE", illustrative = true } }
+"#;
+
+    const FILE: &str = "catalogues/test.toml";
+
+    fn parse_ok(text: &str) -> Catalogue {
+        match Catalogue::parse(text, Path::new(FILE)) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn errors(text: &str) -> Vec<CatalogueError> {
+        Catalogue::parse(text, Path::new(FILE)).unwrap_err().0
+    }
+
+    /// Replaces `from` (which must occur once) and returns the new text and the
+    /// 1-based line and column of the replacement.
+    fn edit(from: &str, to: &str) -> (String, usize, usize) {
+        assert_eq!(BASE.matches(from).count(), 1, "{from}");
+        let at = BASE.find(from).unwrap();
+        let text = BASE.replacen(from, to, 1);
+        let (line, col) = line_col(&text, at);
+        (text, line, col)
+    }
+
+    /// Asserts exactly one error, at the edit (plus `shift` characters), for
+    /// `field`, whose problem contains `needle`.
+    fn one_error(from: &str, to: &str, shift: usize, field: &str, needle: &str) -> CatalogueError {
+        let (_, line, col) = edit(from, to);
+        error_at(from, to, (line, col + shift), field, needle)
+    }
+
+    /// Like `one_error`, with the expected position given.
+    fn error_at(
+        from: &str,
+        to: &str,
+        at: (usize, usize),
+        field: &str,
+        needle: &str,
+    ) -> CatalogueError {
+        let (text, _, _) = edit(from, to);
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        let e = errs.into_iter().next().unwrap();
+        assert_eq!((e.line, e.column), at, "{e}");
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.problem.contains(needle), "{e}");
+        assert_eq!(e.file, Path::new(FILE));
+        e
+    }
+
+    #[test]
+    fn the_base_text_is_valid() {
+        let c = parse_ok(BASE);
+        assert_eq!(c.items.len(), 4);
+        assert_eq!(c.jurisdiction.level, Level::City);
+        assert_eq!(c.parent.as_deref(), Some("330000"));
+        assert!(c.items[2].presence_only);
+        assert_eq!(c.items[0].tiers[1].label.as_deref(), Some("age 90–99"));
+    }
+
+    #[test]
+    fn negative_fen_names_file_line_column_and_field() {
+        let e = one_error(
+            "fen = 10000",
+            "fen = -100",
+            6,
+            "items[0] (old-age-allowance).benefit.tiers[1].fen",
+            "-100 is negative; money is whole fen (分) ≥ 0",
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "catalogues/test.toml:{}:{}: items[0] (old-age-allowance).benefit.tiers[1].fen: -100 is negative; money is whole fen (分) ≥ 0",
+                e.line, e.column
+            )
+        );
+        assert_eq!(e.line, 22);
+    }
+
+    #[test]
+    fn fractional_fen_is_refused() {
+        one_error(
+            "fen = 6000",
+            "fen = 60.5",
+            6,
+            "items[0] (old-age-allowance).benefit.tiers[0].fen",
+            "60.5 is fractional",
+        );
+    }
+
+    #[test]
+    fn percent_over_100_is_refused() {
+        one_error(
+            "percent = 50",
+            "percent = 101",
+            10,
+            "items[3] (home-service-voucher).benefit.percent",
+            "0..=100",
+        );
+    }
+
+    #[test]
+    fn quota_months_zero_is_refused() {
+        one_error(
+            "months = 1,",
+            "months = 0,",
+            9,
+            "items[1] (visits).benefit.months",
+            "at least 1",
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_the_allowed_ones() {
+        // The new key is on the line after the edited one (line 31).
+        let e = error_at(
+            "legal-basis = \"探访关爱\"",
+            "legal-basis = \"探访关爱\"\ncolour = \"red\"",
+            (31, 1),
+            "items[1] (visits).colour",
+            "unknown key `colour`",
+        );
+        assert!(e.problem.contains("`legal-basis`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_enum_values_list_the_allowed_ones() {
+        let e = one_error(
+            "level = \"city\"",
+            "level = \"town\"",
+            8,
+            "jurisdiction.level",
+            "unknown value `town`",
+        );
+        assert!(
+            e.problem
+                .contains("`national`, `province`, `city`, `county`"),
+            "{e}"
+        );
+        one_error(
+            "any-of = [\"alone\"]",
+            "any-of = [\"lonely\"]",
+            10,
+            "items[1] (visits).eligibility.living.any-of[0]",
+            "`alone`, `empty-nest`, `left-behind`, `childless-widowed`",
+        );
+    }
+
+    #[test]
+    fn a_predicate_on_a_missing_field_is_refused() {
+        let e = one_error(
+            "eligibility = { always = true }",
+            "eligibility = { homeless = true }",
+            16,
+            "items[2] (vagrant-relief).eligibility.homeless",
+            "`homeless` is not a person field",
+        );
+        assert!(e.problem.contains("`veteran-entitled`"), "{e}");
+    }
+
+    #[test]
+    fn gap_and_overlap_report_the_person() {
+        let (text, _, _) = edit(
+            "{ age = { min = 90, max = 99 } }",
+            "{ age = { min = 91, max = 99 } }",
+        );
+        let e = &errors(&text)[0];
+        assert_eq!(e.line, 21);
+        assert!(e.problem.contains("age 90, hukou local"), "{e}");
+        let (text, line, _) = edit(
+            "{ age = { min = 80, max = 89 } }",
+            "{ age = { min = 80, max = 90 } }",
+        );
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert_eq!(errs[0].line, line + 1);
+        assert_eq!(
+            errs[0].field,
+            "items[0] (old-age-allowance).benefit.tiers[1]"
+        );
+        assert!(
+            errs[0]
+                .problem
+                .contains("overlaps tiers[0]: both cover person #"),
+            "{}",
+            errs[0]
+        );
+        assert!(
+            errs[0].problem.contains("age 90, hukou local"),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn duplicate_item_keys_are_refused() {
+        one_error(
+            "key = \"vagrant-relief\"",
+            "key = \"visits\"",
+            6,
+            "items[2] (visits).key",
+            "duplicate item key `visits`: items[1]",
+        );
+    }
+
+    #[test]
+    fn codes_must_be_gb_t_2260_and_match_the_level() {
+        one_error(
+            "code = \"330200\"",
+            "code = \"33020\"",
+            7,
+            "jurisdiction.code",
+            "six digits",
+        );
+        one_error(
+            "code = \"330200\"",
+            "code = \"330000\"",
+            7,
+            "jurisdiction.code",
+            "not a city code",
+        );
+        one_error(
+            "code = \"330200\"",
+            "code = \"990200\"",
+            7,
+            "jurisdiction.code",
+            "province prefix",
+        );
+        one_error(
+            "parent = \"330000\"",
+            "parent = \"320000\"",
+            9,
+            "jurisdiction.parent",
+            "not above",
+        );
+    }
+
+    #[test]
+    fn effective_to_before_from_is_refused() {
+        error_at(
+            "effective-from = 2023-01-01",
+            "effective-from = 2023-01-01\neffective-to = 2022-12-31",
+            (8, 16),
+            "jurisdiction.effective-to",
+            "2022-12-31 is before effective-from 2023-01-01",
+        );
+    }
+
+    #[test]
+    fn every_figure_needs_provenance() {
+        let text = BASE.replacen(
+            "months = 1, provenance = { quality = \"NONE\", illustrative = true } }",
+            "months = 1 }",
+            1,
+        );
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        let at = text.find("{ kind = \"quota\"").unwrap();
+        assert_eq!((errs[0].line, errs[0].column), line_col(&text, at));
+        assert_eq!(errs[0].field, "items[1] (visits).benefit.provenance");
+        assert!(
+            errs[0]
+                .problem
+                .contains("every figure says where it comes from"),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn aggregator_figures_must_be_illustrative() {
+        let (text, _, _) = edit(
+            "fen = 80000, provenance = { quality = \"NONE\", illustrative = true }",
+            "fen = 80000, provenance = { quality = \"AGG\", url = \"x\", illustrative = false }",
+        );
+        let errs = errors(&text);
+        assert!(errs[0].problem.contains("illustrative only"), "{errs:#?}");
+    }
+
+    #[test]
+    fn all_errors_of_a_file_are_collected_in_order() {
+        let text = BASE
+            .replacen("fen = 6000", "fen = -1", 1)
+            .replacen("level = \"city\"", "level = \"town\"", 1)
+            .replacen("months = 1,", "months = 0,", 1);
+        let errs = errors(&text);
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "jurisdiction.level",
+                "items[0] (old-age-allowance).benefit.tiers[0].fen",
+                "items[1] (visits).benefit.months"
+            ]
+        );
+        let shown = CatalogueErrors(errs).to_string();
+        assert_eq!(shown.lines().count(), 3);
+    }
+
+    #[test]
+    fn toml_syntax_errors_have_a_position() {
+        let errs = errors(&BASE.replacen("edition = \"2023\"", "edition = ", 1));
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].line, 6);
+        assert!(errs[0].problem.contains("not valid TOML"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn library_refuses_overlapping_editions_and_missing_parents() {
+        let a = parse_ok(BASE);
+        let b = parse_ok(
+            &BASE
+                .replacen("edition = \"2023\"", "edition = \"2024\"", 1)
+                .replacen("2023-01-01", "2024-01-01", 1),
+        );
+        let errs = Library::from_catalogues(vec![a.clone(), b]).unwrap_err().0;
+        assert!(
+            errs.iter().any(|e| e.field == "jurisdiction.effective-from"
+                && e.line == 7
+                && e.problem.contains("overlaps edition 2023")),
+            "{errs:#?}"
+        );
+        assert!(
+            errs.iter().any(|e| e.field == "jurisdiction.parent"
+                && e.line == 5
+                && e.column == 10
+                && e.problem.contains("parent list 330000 cannot be found")),
+            "{errs:#?}"
+        );
+        // Consecutive editions do not overlap.
+        let earlier = parse_ok(
+            &BASE
+                .replacen("edition = \"2023\"", "edition = \"2019\"", 1)
+                .replacen(
+                    "effective-from = 2023-01-01",
+                    "effective-from = 2019-04-04\neffective-to = 2022-12-31",
+                    1,
+                ),
+        );
+        assert!(!earlier.overlaps(&a));
+    }
+
+    #[test]
+    fn explain_gives_the_tier_and_the_reason() {
+        let c = parse_ok(BASE);
+        let lines = c.explain(&Person::aged(92));
+        let allowance = lines.iter().find(|l| l.item == 0).unwrap();
+        assert_eq!(allowance.benefit, Benefit::MonthlyCash { fen: 10000 });
+        assert_eq!(allowance.tier.as_deref(), Some("age 90–99"));
+        assert_eq!(
+            allowance.reason,
+            "age 92 ≥ 80 and hukou local; tier age 90–99: age 92 in 90–99"
+        );
+        let relief = lines.iter().find(|l| l.item == 2).unwrap();
+        assert_eq!(relief.benefit, Benefit::Right);
+        assert_eq!(
+            relief.provenance.title.as_deref(),
+            Some("宁波市基本养老服务清单")
+        );
+        let non_local = Person {
+            hukou: Hukou::NonLocal,
+            ..Person::aged(92)
+        };
+        assert!(c.explain(&non_local).iter().all(|l| l.item != 0));
+        // Under 60 is not an elder: no line at all, not the lines of a 60-year-old.
+        assert!(c.explain(&Person::aged(59)).is_empty());
+        let mut out = Vec::new();
+        c.lines_into(&Person::aged(92), &mut out);
+        assert_eq!(out.len(), lines.len());
+        assert!(
+            out.iter()
+                .zip(&lines)
+                .all(|(a, b)| usize::from(a.item) == b.item && a.benefit == b.benefit)
+        );
+    }
+
+    #[test]
+    fn presence_only_accepts_any_line_and_refuses_none() {
+        let c = parse_ok(BASE);
+        let relief = &c.items[2];
+        let cash = Benefit::MonthlyCash { fen: 1 };
+        assert_eq!(accepts(relief, Some(&cash), &Benefit::Right), Ok(()));
+        assert_eq!(
+            accepts(relief, Some(&Benefit::Right), &Benefit::Right),
+            Ok(())
+        );
+        assert_eq!(
+            accepts(relief, None, &Benefit::Right),
+            Err(Shortfall::Missing)
+        );
+        let allowance = &c.items[0];
+        assert_eq!(
+            accepts(allowance, Some(&cash), &Benefit::MonthlyCash { fen: 6000 }),
+            Err(Shortfall::Lower)
+        );
+    }
 }

@@ -24,7 +24,8 @@ pub enum CatalogueCommand {
         /// Catalogue files (TOML). Without files: every `*.toml` file in
         /// `./catalogues/`.
         files: Vec<PathBuf>,
-        /// Print the report as JSON on stdout.
+        /// Print the report as JSON on stdout (on invalid files:
+        /// `{"passed": false, "errors": [...]}`, the errors also on stderr).
         #[arg(long)]
         json: bool,
     },
@@ -70,13 +71,21 @@ fn default_files() -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn check(files: Vec<PathBuf>, json: bool) -> anyhow::Result<u8> {
-    let files = if files.is_empty() { default_files()? } else { files };
+    let files = if files.is_empty() {
+        default_files()?
+    } else {
+        files
+    };
     if files.is_empty() {
         anyhow::bail!("no catalogue files to check");
     }
     let library = match Library::load_files(&files) {
         Ok(l) => l,
         Err(errors) => {
+            if json {
+                let out = serde_json::json!({ "passed": false, "errors": errors });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            }
             for e in errors.errors() {
                 eprintln!("{e}");
             }
@@ -123,7 +132,14 @@ fn check(files: Vec<PathBuf>, json: bool) -> anyhow::Result<u8> {
                 }
             }
         }
-        println!("{}", if report.passed { "all checks passed" } else { "a check FAILED" });
+        println!(
+            "{}",
+            if report.passed {
+                "all checks passed"
+            } else {
+                "a check FAILED"
+            }
+        );
     }
     Ok(if report.passed { 0 } else { EXIT_FAIL })
 }
