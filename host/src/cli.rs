@@ -80,9 +80,7 @@ fn parse_person(text: &str) -> Result<crate::model::Person, String> {
 
 /// Loads the folder of a catalogue file (its other editions and its parents)
 /// and returns the library with the file's jurisdiction code.
-fn load_baseline(
-    file: &std::path::Path,
-) -> Result<(crate::catalogue::Library, String), String> {
+fn load_baseline(file: &std::path::Path) -> Result<(crate::catalogue::Library, String), String> {
     let catalogue = crate::catalogue::Catalogue::from_file(file).map_err(|e| e.to_string())?;
     let dir = file
         .parent()

@@ -174,7 +174,10 @@ impl Living {
     }
     /// The flags in the set, in order.
     pub fn flags(self) -> impl Iterator<Item = LivingFlag> {
-        LivingFlag::ALL.iter().copied().filter(move |f| self.contains(*f))
+        LivingFlag::ALL
+            .iter()
+            .copied()
+            .filter(move |f| self.contains(*f))
     }
 }
 
@@ -226,8 +229,7 @@ pub enum PersonError {
 
 const AGES: usize = (MAX_AGE - MIN_AGE) as usize + 1;
 const RADIX: [usize; 8] = [
-    AGES,
-    2,  // hukou
+    AGES, 2,  // hukou
     6,  // ability
     5,  // assistance
     5,  // disability
@@ -458,7 +460,12 @@ impl fmt::Display for Benefit {
                 ),
             },
             Benefit::Voucher(v) => {
-                write!(f, "消费券 {}%，每月最高 {} 元", v.percent, yuan(v.monthly_cap))
+                write!(
+                    f,
+                    "消费券 {}%，每月最高 {} 元",
+                    v.percent,
+                    yuan(v.monthly_cap)
+                )
             }
             Benefit::Right => f.write_str("享有"),
         }
@@ -598,7 +605,10 @@ mod tests {
 
     #[test]
     fn normalizing_clamps_old_and_refuses_young() {
-        assert_eq!(Person::aged(59).normalized(), Err(PersonError::TooYoung(59)));
+        assert_eq!(
+            Person::aged(59).normalized(),
+            Err(PersonError::TooYoung(59))
+        );
         let old = Person {
             age: 130,
             ..Person::aged(60)
@@ -648,7 +658,10 @@ mod tests {
             dominates(Some(&quota(max - 1, max)), &quota(max, max)),
             Err(Shortfall::Lower)
         );
-        assert_eq!(dominates(Some(&quota(max, max - 1)), &quota(max, max)), Ok(()));
+        assert_eq!(
+            dominates(Some(&quota(max, max - 1)), &quota(max, max)),
+            Ok(())
+        );
     }
 
     #[test]
@@ -677,8 +690,14 @@ mod tests {
 
     #[test]
     fn voucher_needs_percent_and_cap() {
-        assert_eq!(dominates(Some(&voucher(50, 80_000)), &voucher(50, 80_000)), Ok(()));
-        assert_eq!(dominates(Some(&voucher(60, 90_000)), &voucher(50, 80_000)), Ok(()));
+        assert_eq!(
+            dominates(Some(&voucher(50, 80_000)), &voucher(50, 80_000)),
+            Ok(())
+        );
+        assert_eq!(
+            dominates(Some(&voucher(60, 90_000)), &voucher(50, 80_000)),
+            Ok(())
+        );
         assert_eq!(
             dominates(Some(&voucher(60, 79_999)), &voucher(50, 80_000)),
             Err(Shortfall::Lower)

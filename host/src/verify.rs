@@ -686,7 +686,8 @@ fn run_thread(shared: &Shared<'_>) -> Acc {
                 answers.outcomes.len(),
                 persons.len()
             );
-            acc.faults.push((indices.first().copied(), "malformed".into(), e));
+            acc.faults
+                .push((indices.first().copied(), "malformed".into(), e));
             acc.fault_count += persons.len() as u64;
             shared.stop.store(true, Ordering::Relaxed);
             break;
@@ -720,10 +721,7 @@ fn run_thread(shared: &Shared<'_>) -> Acc {
                     acc.faults.push((
                         Some(index),
                         "malformed".into(),
-                        format!(
-                            "outcome index {outcome} is past the {} answers",
-                            read.len()
-                        ),
+                        format!("outcome index {outcome} is past the {} answers", read.len()),
                     ));
                 }
                 continue;
@@ -800,7 +798,10 @@ fn locate_fault(
     // walk the whole chunk in fresh instances.
     const MAX_SINGLE_PROBES: usize = 256;
     for ((person, set), index) in persons.iter().zip(indices).take(MAX_SINGLE_PROBES) {
-        let baseline = wire_sets.get(*set as usize).map(Vec::as_slice).unwrap_or(&[]);
+        let baseline = wire_sets
+            .get(*set as usize)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         if shared.plugin.evaluate(person, baseline).is_err() {
             return Some(*index);
         }
@@ -871,7 +872,9 @@ fn assemble(
             }
         })
         .collect();
-    merged.faults.sort_by_key(|(index, ..)| index.unwrap_or(usize::MAX));
+    merged
+        .faults
+        .sort_by_key(|(index, ..)| index.unwrap_or(usize::MAX));
     merged.faults.truncate(k.max(1));
     let faults = merged
         .faults

@@ -1,9 +1,5 @@
 //! Catalogue files, the chain check and `qingdan catalogue check`.
 
-// The helpers below are test code too: a failed unwrap is a failed test
-// (clippy's test allowance covers only `#[test]` functions).
-#![allow(clippy::unwrap_used)]
-
 use jiff::civil::date;
 use qingdan::catalogue::{Library, check_against};
 use qingdan::model::{Benefit, Person};

@@ -1,2 +1,9 @@
 //! The one integration-test binary of Qingdan. One module per area.
+
+// Helper functions here are test code too: a failed unwrap or panic is a
+// failed test (clippy's test allowance covers only `#[test]` functions).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod catalogue;
+mod cli;
+mod proof;
