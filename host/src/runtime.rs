@@ -315,7 +315,11 @@ impl Runtime {
 
         let imports_wasi = validate::imports(engine, &component)?;
         let exports = validate::exports(engine, &component)?;
-        let linker = if imports_wasi { &self.wasi } else { &self.plain };
+        let linker = if imports_wasi {
+            &self.wasi
+        } else {
+            &self.plain
+        };
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| link_error(&component, engine, e))?;
@@ -496,9 +500,8 @@ impl Plugin {
         };
         let who = bindings::person(person);
         let lines: Vec<_> = baseline.iter().map(bindings::line_to_wit).collect();
-        let (result, fuel) = instance.call(1, |county, store| {
-            county.call_evaluate(store, who, &lines)
-        });
+        let (result, fuel) =
+            instance.call(1, |county, store| county.call_evaluate(store, who, &lines));
         let limits = &self.inner.core.limits;
         let result = result.and_then(|answer| match answer {
             Ok(lines) => self.check_answer("lines", &lines),
@@ -524,7 +527,11 @@ impl Plugin {
         })
     }
 
-    fn check_answer(&self, field: &str, lines: &[bindings::wit::Line]) -> Result<Vec<Line>, CallError> {
+    fn check_answer(
+        &self,
+        field: &str,
+        lines: &[bindings::wit::Line],
+    ) -> Result<Vec<Line>, CallError> {
         match &self.inner.codes {
             Some(codes) => validate::answer(field, lines, codes, &self.inner.core.limits),
             None => Err(CallError::malformed(field, "the plugin is not loaded yet")),
@@ -670,8 +677,8 @@ impl Instance {
         let started = Instant::now();
         let result = f(self.bindings.qingdan_county_county(), &mut self.store);
         let used = fuel.saturating_sub(self.store.get_fuel().unwrap_or(0));
-        let result = result
-            .map_err(|e| classify(&e, self.store.data(), fuel, started, &self.limits));
+        let result =
+            result.map_err(|e| classify(&e, self.store.data(), fuel, started, &self.limits));
         (result, used)
     }
 
@@ -717,11 +724,9 @@ impl Session {
                 .map(|(p, b)| (bindings::person(p), *b))
                 .collect(),
         };
-        let (result, fuel) = self
-            .instance
-            .call(persons.len(), |county, store| {
-                county.call_evaluate_batch(store, &work)
-            });
+        let (result, fuel) = self.instance.call(persons.len(), |county, store| {
+            county.call_evaluate_batch(store, &work)
+        });
         match result {
             Ok(raw) => self.check_batch(raw, persons.len(), fuel),
             Err(e) => {
@@ -747,7 +752,10 @@ impl Session {
         if raw.answers.len() > persons.max(1) {
             return Err(CallError::malformed(
                 "answers",
-                format!("{} distinct answers for {persons} persons", raw.answers.len()),
+                format!(
+                    "{} distinct answers for {persons} persons",
+                    raw.answers.len()
+                ),
             ));
         }
         let mut failed = vec![false; persons];

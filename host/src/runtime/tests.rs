@@ -30,7 +30,10 @@ fn a_core_module_is_not_a_component() {
     let err = load_err(b"\0asm\x01\0\0\0");
     assert!(matches!(err, LoadError::CoreModule), "{err}");
     assert!(err.to_string().contains("not a component"), "{err}");
-    assert!(matches!(load_err(b"(module (func))"), LoadError::CoreModule));
+    assert!(matches!(
+        load_err(b"(module (func))"),
+        LoadError::CoreModule
+    ));
 }
 
 #[test]
@@ -43,7 +46,13 @@ fn an_oversized_component_is_refused_before_parsing() {
     .unwrap();
     let err = runtime.load(&[0u8; 17]).unwrap_err();
     assert!(
-        matches!(err, LoadError::TooLarge { size: 17, limit: 16 }),
+        matches!(
+            err,
+            LoadError::TooLarge {
+                size: 17,
+                limit: 16
+            }
+        ),
         "{err}"
     );
 }
@@ -74,7 +83,10 @@ fn every_forbidden_import_is_named() {
     }
     let message = err.to_string();
     assert!(message.contains("`acme:net/http`"), "{message}");
-    assert!(message.contains("`wasi:http/outgoing-handler@0.2.0`"), "{message}");
+    assert!(
+        message.contains("`wasi:http/outgoing-handler@0.2.0`"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -148,9 +148,11 @@ fn text(field: &str, value: &str, limits: &Limits) -> Result<(), LoadError> {
 /// A stable key: lower-case ASCII words (letters and digits) joined by `-`.
 fn key(field: &str, value: &str, limits: &Limits) -> Result<(), LoadError> {
     text(field, value, limits)?;
-    let ok = value
-        .split('-')
-        .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    let ok = value.split('-').all(|w| {
+        !w.is_empty()
+            && w.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    });
     if ok {
         Ok(())
     } else {
@@ -182,7 +184,9 @@ pub(crate) fn description(
         if code >= HOST_CODES_FROM {
             Err(bad(
                 field,
-                format!("code {code} is reserved for the host (codes must be below {HOST_CODES_FROM})"),
+                format!(
+                    "code {code} is reserved for the host (codes must be below {HOST_CODES_FROM})"
+                ),
             ))
         } else if !codes.insert(code) {
             Err(bad(field, format!("code {code} is used twice")))
@@ -258,7 +262,10 @@ impl Codes {
     }
 
     fn allows(&self, code: ItemCode) -> bool {
-        self.declared.get(usize::from(code)).copied().unwrap_or(true)
+        self.declared
+            .get(usize::from(code))
+            .copied()
+            .unwrap_or(true)
     }
 }
 
@@ -350,10 +357,19 @@ mod tests {
     #[test]
     fn headers_tell_components_modules_text_and_garbage_apart() {
         assert_eq!(header(b"\0asm\x0d\0\x01\0").unwrap(), Header::Component);
-        assert!(matches!(header(b"\0asm\x01\0\0\0"), Err(LoadError::CoreModule)));
-        assert!(matches!(header(b"\0asm\x01\0\x07\0"), Err(LoadError::Invalid { .. })));
+        assert!(matches!(
+            header(b"\0asm\x01\0\0\0"),
+            Err(LoadError::CoreModule)
+        ));
+        assert!(matches!(
+            header(b"\0asm\x01\0\x07\0"),
+            Err(LoadError::Invalid { .. })
+        ));
         assert!(matches!(header(b"hello world"), Err(LoadError::NotWasm)));
-        assert!(matches!(header(&[0xff, 0xfe, 0, 1]), Err(LoadError::NotWasm)));
+        assert!(matches!(
+            header(&[0xff, 0xfe, 0, 1]),
+            Err(LoadError::NotWasm)
+        ));
         assert!(matches!(header(b""), Err(LoadError::NotWasm)));
         assert!(matches!(header(b"  (module)"), Err(LoadError::CoreModule)));
         assert_eq!(header(b"(component)").unwrap(), Header::Text);
@@ -363,7 +379,10 @@ mod tests {
     fn a_good_description_converts() {
         let d = description(desc(), &Limits::default()).unwrap();
         assert_eq!(d.county_code, "330282");
-        assert_eq!(d.extra_items[0].category, crate::model::Category::CareService);
+        assert_eq!(
+            d.extra_items[0].category,
+            crate::model::Category::CareService
+        );
     }
 
     #[test]
@@ -431,16 +450,33 @@ mod tests {
 
         let undeclared = [line(7, w::Benefit::Right)];
         let err = answer("lines", &undeclared, &codes, &limits).unwrap_err();
-        assert!(matches!(err, CallError::Malformed { ref field, .. } if field == "lines[0].item"), "{err}");
+        assert!(
+            matches!(err, CallError::Malformed { ref field, .. } if field == "lines[0].item"),
+            "{err}"
+        );
 
         let twice = [line(1, w::Benefit::Right), line(1, w::Benefit::Right)];
         assert!(answer("lines", &twice, &codes, &limits).is_err());
 
-        let zero_months = [line(1, w::Benefit::Quota(w::Quota { count: 1, months: 0 }))];
+        let zero_months = [line(
+            1,
+            w::Benefit::Quota(w::Quota {
+                count: 1,
+                months: 0,
+            }),
+        )];
         let err = answer("lines", &zero_months, &codes, &limits).unwrap_err();
-        assert!(matches!(err, CallError::Malformed { ref field, .. } if field == "lines[0].benefit"));
+        assert!(
+            matches!(err, CallError::Malformed { ref field, .. } if field == "lines[0].benefit")
+        );
 
-        let percent = [line(1, w::Benefit::Voucher(w::Voucher { percent: 101, monthly_cap: 1 }))];
+        let percent = [line(
+            1,
+            w::Benefit::Voucher(w::Voucher {
+                percent: 101,
+                monthly_cap: 1,
+            }),
+        )];
         assert!(answer("lines", &percent, &codes, &limits).is_err());
 
         let many: Vec<_> = (0..=limits.max_lines as u16)
