@@ -3,6 +3,10 @@
 //! contained with the error `tests/fixtures/README.md` promises, while the
 //! process stays up.
 
+// The helpers below are test code outside `#[test]` functions: a failed
+// unwrap there is a failed test, as in the tests themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 
 use qingdan::model::{Benefit, Line, Person};
