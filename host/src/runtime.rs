@@ -329,14 +329,6 @@ impl Runtime {
             exports: Vec::new(),
         })?;
 
-        // Only a component that passed every check goes to the disk cache.
-        if source == LoadSource::Compiled
-            && let Some(dir) = &self.cache_dir
-        {
-            // A cache that cannot be written only costs a compile next time.
-            let _ = cache::store(dir, engine, &hex, &component);
-        }
-
         let mut plugin = Plugin {
             inner: Arc::new(PluginInner {
                 core: self.core.clone(),
@@ -361,10 +353,19 @@ impl Runtime {
             other => other,
         })?;
         let codes = validate::Codes::new(&description);
+        // Nothing holds a clone of the plugin yet (describe ran in an
+        // instance of its own), so this always succeeds.
         if let Some(inner) = Arc::get_mut(&mut plugin.inner) {
             inner.description = description;
             inner.codes = Some(codes);
             inner.load_log = load_log;
+        }
+        // Only a component that passed every check goes to the disk cache.
+        if source == LoadSource::Compiled
+            && let Some(dir) = &self.cache_dir
+        {
+            // A cache that cannot be written only costs a compile next time.
+            let _ = cache::store(dir, engine, &hex, &component);
         }
         if let Ok(mut loaded) = self.loaded.lock() {
             loaded.insert(digest, plugin.clone());
