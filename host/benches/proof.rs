@@ -94,10 +94,15 @@ fn fail(message: String) -> ! {
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let library = Library::load_dir(&root.join("catalogues")).unwrap_or_else(|e| fail(e.to_string()));
+    let library =
+        Library::load_dir(&root.join("catalogues")).unwrap_or_else(|e| fail(e.to_string()));
     let runtime = Runtime::new(Limits::default()).unwrap_or_else(|e| fail(e.to_string()));
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let date: jiff::civil::Date = "2026-06-01".parse().unwrap_or_else(|e| fail(format!("{e}")));
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let date: jiff::civil::Date = "2026-06-01"
+        .parse()
+        .unwrap_or_else(|e| fail(format!("{e}")));
     let plugins = [
         ("cixi", qingdan_guests::plugins::CIXI),
         ("zhenhai", qingdan_guests::plugins::ZHENHAI),
@@ -135,7 +140,9 @@ fn main() {
             fuel_per_person: runtime.limits().fuel_per_evaluation,
             ..Options::default()
         };
-        let (proof, report) = best(3, || verify::verify(&plugin, catalogue, &options, &|_, _| {}));
+        let (proof, report) = best(3, || {
+            verify::verify(&plugin, catalogue, &options, &|_, _| {})
+        });
         match report {
             Ok(report) if report.passed => {}
             Ok(report) => fail(format!("{name} did not pass:\n{report}")),
