@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod catalogue;
+pub mod new;
 
 /// Exit code for "the check ran and failed".
 pub const EXIT_FAIL: u8 = 1;

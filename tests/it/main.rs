@@ -1,1 +1,2 @@
 //! The one integration-test binary of Qingdan. One module per area.
+mod guests;
