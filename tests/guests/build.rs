@@ -89,8 +89,13 @@ fn main() -> Result<()> {
         for guest in &built {
             let constant = guest.name.to_uppercase().replace('-', "_");
             writeln!(code, "    /// `{dir}/{}`", guest.name)?;
-            writeln!(code, "    pub const {constant}: &str = {:?};", guest.wasm.display().to_string())?;
+            writeln!(
+                code,
+                "    pub const {constant}: &str = {:?};",
+                guest.wasm.display().to_string()
+            )?;
             all.push((guest.name.clone(), format!("{module}::{constant}")));
+            watched.insert(guest.manifest.clone());
             watched.extend(dep_info_sources(&guest.wasm.with_extension("d"), &root)?);
         }
         writeln!(code, "}}")?;
@@ -127,12 +132,18 @@ struct Guest {
     name: String,
     /// The component.
     wasm: PathBuf,
+    /// The crate's manifest.
+    manifest: PathBuf,
 }
 
 /// Builds every member of `workspace` and returns their components, sorted
 /// by name. A failed build fails this build script with the nested cargo's
 /// diagnostics (printed on stderr, which cargo shows on failure).
-fn build_workspace(cargo: &std::ffi::OsStr, workspace: &Path, target_dir: &Path) -> Result<Vec<Guest>> {
+fn build_workspace(
+    cargo: &std::ffi::OsStr,
+    workspace: &Path,
+    target_dir: &Path,
+) -> Result<Vec<Guest>> {
     let mut command = Command::new(cargo);
     command
         .current_dir(workspace)
@@ -173,7 +184,18 @@ fn build_workspace(cargo: &std::ffi::OsStr, workspace: &Path, target_dir: &Path)
         if !is_cdylib {
             continue;
         }
-        let name = message["target"]["name"].as_str().unwrap_or_default().to_string();
+        // The guest's name is its folder's (and package's) name, with `-`;
+        // the target name would have `_`.
+        let manifest = message["manifest_path"]
+            .as_str()
+            .map(PathBuf::from)
+            .context("a build message without a manifest path")?;
+        let name = manifest
+            .parent()
+            .and_then(Path::file_name)
+            .and_then(|n| n.to_str())
+            .with_context(|| format!("no folder name in {}", manifest.display()))?
+            .to_string();
         let wasm = message["filenames"]
             .as_array()
             .into_iter()
@@ -184,6 +206,7 @@ fn build_workspace(cargo: &std::ffi::OsStr, workspace: &Path, target_dir: &Path)
         guests.push(Guest {
             name,
             wasm: PathBuf::from(wasm),
+            manifest,
         });
     }
     guests.sort_by(|a, b| a.name.cmp(&b.name));

@@ -4,9 +4,14 @@
 //! import exactly what their README says; `qingdan new` writes a plugin that
 //! builds into such a component.
 
+// Helpers of a test module: a failed unwrap is a failed test (clippy.toml
+// allows this inside `#[test]` functions only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use qingdan_guests::{ALL, fixtures, plugins};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
@@ -20,10 +25,30 @@ const COUNTY_EXPORT: &str = "qingdan:county/county@0.1.0";
 /// empty linker instantiates the component).
 const TYPES_IMPORT: &str = "qingdan:county/types@0.1.0";
 
-fn engine() -> Engine {
-    let mut config = Config::new();
-    config.wasm_component_model(true);
-    Engine::new(&config).unwrap()
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        Engine::new(&config).unwrap()
+    })
+}
+
+/// Every guest, compiled once for all the tests of this module (compiling
+/// is most of their time).
+fn compiled() -> &'static [(&'static str, Component)] {
+    static COMPILED: OnceLock<Vec<(&'static str, Component)>> = OnceLock::new();
+    COMPILED.get_or_init(|| {
+        ALL.iter()
+            .map(|(name, path)| (*name, load(engine(), path)))
+            .collect()
+    })
+}
+
+/// The compiled guest at `path`.
+fn guest(path: &str) -> &'static Component {
+    let (name, _) = ALL.iter().find(|(_, p)| *p == path).unwrap();
+    &compiled().iter().find(|(n, _)| n == name).unwrap().1
 }
 
 fn load(engine: &Engine, path: &str) -> Component {
@@ -32,7 +57,9 @@ fn load(engine: &Engine, path: &str) -> Component {
 
 fn imports(engine: &Engine, component: &Component) -> Vec<String> {
     let ty = component.component_type();
-    ty.imports(engine).map(|(name, _)| name.to_string()).collect()
+    ty.imports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect()
 }
 
 /// Whether the import `name` of `component` is an instance of types only:
@@ -42,22 +69,30 @@ fn imports_types_only(engine: &Engine, component: &Component, name: &str) -> boo
     let Some((_, item)) = ty.imports(engine).find(|(n, _)| *n == name) else {
         return false;
     };
-    let ComponentItem::ComponentInstance(instance) = item else {
+    let ComponentItem::ComponentInstance(instance) = item.ty else {
         return false;
     };
     instance
         .exports(engine)
-        .all(|(_, item)| matches!(item, ComponentItem::Type(_)))
+        .all(|(_, item)| matches!(item.ty, ComponentItem::Type(_)))
 }
 
 fn exports(engine: &Engine, component: &Component) -> Vec<String> {
     let ty = component.component_type();
-    ty.exports(engine).map(|(name, _)| name.to_string()).collect()
+    ty.exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect()
 }
 
 /// Components written with the SDK and built without `std`.
 fn reference_builds() -> Vec<(&'static str, &'static str)> {
-    let not_reference = ["wasi-files", "wasi-sockets", "wasi-clock", "forbidden-import", "wrong-world"];
+    let not_reference = [
+        "wasi-files",
+        "wasi-sockets",
+        "wasi-clock",
+        "forbidden-import",
+        "wrong-world",
+    ];
     ALL.iter()
         .copied()
         .filter(|(name, _)| !not_reference.contains(name))
@@ -66,27 +101,32 @@ fn reference_builds() -> Vec<(&'static str, &'static str)> {
 
 #[test]
 fn every_guest_is_a_component() {
-    let engine = engine();
     assert!(ALL.len() >= 19, "{ALL:?}");
-    for (_, path) in ALL {
-        load(&engine, path);
-    }
+    assert_eq!(compiled().len(), ALL.len());
 }
 
 #[test]
 fn reference_builds_import_nothing_and_export_the_county_interface() {
     let engine = engine();
     let built = reference_builds();
-    for plugin in [plugins::CIXI, plugins::ZHENHAI, plugins::JIANGLING, plugins::YUANZHOU] {
+    for plugin in [
+        plugins::CIXI,
+        plugins::ZHENHAI,
+        plugins::JIANGLING,
+        plugins::YUANZHOU,
+    ] {
         assert!(built.iter().any(|(_, path)| *path == plugin), "{plugin}");
     }
     for (name, path) in built {
-        let component = load(&engine, path);
-        assert_eq!(imports(&engine, &component), [TYPES_IMPORT], "{name}");
-        assert!(imports_types_only(&engine, &component, TYPES_IMPORT), "{name}");
-        assert_eq!(exports(&engine, &component), [COUNTY_EXPORT], "{name}");
-        let linker = Linker::<()>::new(&engine);
-        if let Err(e) = linker.instantiate_pre(&component) {
+        let component = guest(path);
+        assert_eq!(imports(engine, component), [TYPES_IMPORT], "{name}");
+        assert!(
+            imports_types_only(engine, component, TYPES_IMPORT),
+            "{name}"
+        );
+        assert_eq!(exports(engine, component), [COUNTY_EXPORT], "{name}");
+        let linker = Linker::<()>::new(engine);
+        if let Err(e) = linker.instantiate_pre(component) {
             panic!("{name} needs something from the host: {e:?}");
         }
     }
@@ -95,27 +135,33 @@ fn reference_builds_import_nothing_and_export_the_county_interface() {
 #[test]
 fn std_fixtures_import_only_wasi() {
     let engine = engine();
-    for path in [fixtures::WASI_FILES, fixtures::WASI_SOCKETS, fixtures::WASI_CLOCK] {
-        let component = load(&engine, path);
-        let imports = imports(&engine, &component);
+    for path in [
+        fixtures::WASI_FILES,
+        fixtures::WASI_SOCKETS,
+        fixtures::WASI_CLOCK,
+    ] {
+        let component = guest(path);
+        let imports = imports(engine, component);
         assert!(!imports.is_empty(), "{path}");
         assert!(
-            imports.iter().all(|i| i == TYPES_IMPORT || i.starts_with("wasi:")),
+            imports
+                .iter()
+                .all(|i| i == TYPES_IMPORT || i.starts_with("wasi:")),
             "{path}: {imports:?}"
         );
-        assert_eq!(exports(&engine, &component), [COUNTY_EXPORT], "{path}");
+        assert_eq!(exports(engine, component), [COUNTY_EXPORT], "{path}");
     }
 }
 
 #[test]
 fn forbidden_import_and_wrong_world_are_well_formed_but_not_county_lists() {
     let engine = engine();
-    let evil = load(&engine, fixtures::FORBIDDEN_IMPORT);
-    assert_eq!(imports(&engine, &evil), ["evil:net/fetch", TYPES_IMPORT]);
-    assert_eq!(exports(&engine, &evil), [COUNTY_EXPORT]);
-    let wrong = load(&engine, fixtures::WRONG_WORLD);
-    assert_eq!(imports(&engine, &wrong), Vec::<String>::new());
-    assert_eq!(exports(&engine, &wrong), ["greet"]);
+    let evil = guest(fixtures::FORBIDDEN_IMPORT);
+    assert_eq!(imports(engine, evil), ["evil:net/fetch", TYPES_IMPORT]);
+    assert_eq!(exports(engine, evil), [COUNTY_EXPORT]);
+    let wrong = guest(fixtures::WRONG_WORLD);
+    assert_eq!(imports(engine, wrong), Vec::<String>::new());
+    assert_eq!(exports(engine, wrong), ["greet"]);
 }
 
 #[test]
@@ -124,12 +170,20 @@ fn every_fixture_is_documented() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/README.md"),
     )
     .unwrap();
-    let plugin_paths = [plugins::CIXI, plugins::ZHENHAI, plugins::JIANGLING, plugins::YUANZHOU];
+    let plugin_paths = [
+        plugins::CIXI,
+        plugins::ZHENHAI,
+        plugins::JIANGLING,
+        plugins::YUANZHOU,
+    ];
     for (name, path) in ALL {
         if plugin_paths.contains(path) {
             continue;
         }
-        assert!(readme.contains(&format!("| `{name}` |")), "{name} has no line in tests/fixtures/README.md");
+        assert!(
+            readme.contains(&format!("| `{name}` |")),
+            "{name} has no line in tests/fixtures/README.md"
+        );
     }
 }
 
@@ -182,8 +236,8 @@ fn qingdan_new_output_builds_into_a_reference_component() {
 
     let wasm = scratch.join("target/wasm32-wasip2/release/my_county.wasm");
     let engine = engine();
-    let component = load(&engine, wasm.to_str().unwrap());
-    assert_eq!(imports(&engine, &component), [TYPES_IMPORT]);
-    assert!(imports_types_only(&engine, &component, TYPES_IMPORT));
-    assert_eq!(exports(&engine, &component), [COUNTY_EXPORT]);
+    let component = load(engine, wasm.to_str().unwrap());
+    assert_eq!(imports(engine, &component), [TYPES_IMPORT]);
+    assert!(imports_types_only(engine, &component, TYPES_IMPORT));
+    assert_eq!(exports(engine, &component), [COUNTY_EXPORT]);
 }

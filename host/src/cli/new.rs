@@ -90,11 +90,17 @@ pub fn create(args: &NewArgs) -> Result<PathBuf> {
         None => format!("{}99", &args.baseline[..4]),
     };
     validate_code("--county-code", &county_code)?;
-    let county_name = args.county_name.clone().unwrap_or_else(|| args.name.clone());
+    let county_name = args
+        .county_name
+        .clone()
+        .unwrap_or_else(|| args.name.clone());
     if county_name.trim().is_empty() {
         bail!("--county-name must not be empty");
     }
-    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(&args.name));
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
     if dir.exists() {
         bail!(
             "{} already exists; choose another --dir (nothing was written)",
@@ -178,7 +184,8 @@ impl Values {
 fn validate_name(name: &str) -> Result<()> {
     let mut chars = name.chars();
     let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    let rest_ok =
+        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if !starts_with_letter || !rest_ok || name.len() > MAX_NAME_LEN {
         bail!(
             "`{name}` is not a valid plugin name: use a lower-case letter, then lower-case letters, digits, `-` or `_` (at most {MAX_NAME_LEN} characters), e.g. `cixi`"
@@ -253,7 +260,16 @@ mod tests {
         for ok in ["cixi", "my-county", "county_2", "a"] {
             validate_name(ok).unwrap();
         }
-        for bad in ["", "Cixi", "2county", "-x", "my county", "慈溪", "std", "qingdan-sdk"] {
+        for bad in [
+            "",
+            "Cixi",
+            "2county",
+            "-x",
+            "my county",
+            "慈溪",
+            "std",
+            "qingdan-sdk",
+        ] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
         assert!(validate_name(&"a".repeat(65)).is_err());
@@ -286,7 +302,10 @@ mod tests {
         create(&a).unwrap();
         let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
         assert!(lib.contains("pub struct MyCounty;"), "{lib}");
-        assert!(lib.contains(r#"Description::new("330299", "示例县", "330200")"#), "{lib}");
+        assert!(
+            lib.contains(r#"Description::new("330299", "示例县", "330200")"#),
+            "{lib}"
+        );
         assert!(!lib.contains("{{"), "{lib}");
         let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
         assert!(manifest.contains("name = \"my-county\""));

@@ -73,8 +73,14 @@ mod tests {
 
     #[test]
     fn assessment_starts_at_sixty_and_is_yearly_from_eighty() {
-        assert_eq!(run(Person::aged(60), &[]).get(ASSESSMENT), Some(&Benefit::quota(1, 24)));
-        assert_eq!(run(Person::aged(80), &[]).get(ASSESSMENT), Some(&Benefit::quota(1, 12)));
+        assert_eq!(
+            run(Person::aged(60), &[]).get(ASSESSMENT),
+            Some(&Benefit::quota(1, 24))
+        );
+        assert_eq!(
+            run(Person::aged(80), &[]).get(ASSESSMENT),
+            Some(&Benefit::quota(1, 12))
+        );
     }
 
     #[test]

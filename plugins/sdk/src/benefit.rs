@@ -180,6 +180,7 @@ pub struct Line {
     pub benefit: Benefit,
 }
 
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 impl Line {
     /// A 64-bit hash of the line, stable across runs (no random keys, so the
     /// interning of batch answers is deterministic).
@@ -199,6 +200,7 @@ impl Line {
     }
 }
 
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 /// One round of a multiply-rotate mix (the constant is the 64-bit golden
 /// ratio); strong enough for a hash table of at most a few thousand answers.
 fn mix(h: u64) -> u64 {

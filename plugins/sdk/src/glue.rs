@@ -157,6 +157,11 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 /// library that `std` links; without `std` the SDK provides it. An
 /// allocation that cannot be satisfied traps (the host then falls back to
 /// the baseline), as there is no way to report it to the caller.
+///
+/// # Safety
+///
+/// Called by the canonical ABI only: `old_ptr` is null with `old_len` 0, or
+/// a pointer this function returned for `old_len` bytes at `align`.
 #[cfg(not(feature = "std"))]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cabi_realloc(

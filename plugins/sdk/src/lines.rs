@@ -187,6 +187,7 @@ impl Lines {
         Lines { lines }
     }
 
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     /// Replaces the content with `lines`, keeping the allocation (the batch
     /// loop calls this once per person).
     pub(crate) fn reset_from(&mut self, lines: &[Line]) {

@@ -107,6 +107,9 @@ mod tests {
             living: Living::ALONE,
             ..Person::aged(80)
         };
-        assert_eq!(run(p).get(HOME_SERVICE_VOUCHER), Some(&Benefit::voucher(50, 100)));
+        assert_eq!(
+            run(p).get(HOME_SERVICE_VOUCHER),
+            Some(&Benefit::voucher(50, 100))
+        );
     }
 }
