@@ -44,9 +44,11 @@
 //! # assert_eq!(lines.get(ASSESSMENT), Some(&Benefit::quota(1, 24)));
 //! ```
 //!
-//! The plugin crate is `#![no_std]` (the reference build imports nothing,
-//! and `std` would bring WASI imports) with `crate-type = ["cdylib"]`, built
-//! with `cargo build --release --target wasm32-wasip2`. The SDK installs the
+//! The plugin crate has no `std` inside the component (the reference build
+//! imports nothing, and `std` would bring WASI imports): it starts with
+//! `#![cfg_attr(target_arch = "wasm32", no_std)]`, so its unit tests still run
+//! natively with `std`. It has `crate-type = ["cdylib"]` and is built with
+//! `cargo build --release --target wasm32-wasip2`. The SDK installs the
 //! allocator and the panic handler itself; a panic ends the call with a trap
 //! and the person gets the baseline.
 //!
