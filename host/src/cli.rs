@@ -8,6 +8,7 @@ use std::process::ExitCode;
 mod catalogue;
 mod check;
 mod eval;
+pub mod new;
 
 /// Exit code for "the check ran and failed".
 pub const EXIT_FAIL: u8 = 1;
@@ -34,6 +35,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Prove a county plugin never falls below its baseline, over every person.
     Check(check::CheckArgs),
+    /// Scaffold a county plugin crate that builds and passes `check` out of the box.
+    New(new::NewArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -50,6 +53,7 @@ pub fn main() -> ExitCode {
         Command::Catalogue(cmd) => catalogue::run(cmd),
         Command::Eval(args) => eval::run(args),
         Command::Check(args) => check::run(args),
+        Command::New(args) => new::run(args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -6,4 +6,6 @@
 
 mod catalogue;
 mod cli;
+mod guests;
 mod proof;
+mod runtime;

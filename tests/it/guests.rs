@@ -1,0 +1,243 @@
+//! The guest components built from source by `tests/guests`: every one is a
+//! component; the reference build (the SDK) imports no function (only the
+//! contract's own types); the fixtures
+//! import exactly what their README says; `qingdan new` writes a plugin that
+//! builds into such a component.
+
+// Helpers of a test module: a failed unwrap is a failed test (clippy.toml
+// allows this inside `#[test]` functions only).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use qingdan_guests::{ALL, fixtures, plugins};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
+
+/// The county interface every county component exports.
+const COUNTY_EXPORT: &str = "qingdan:county/county@0.1.0";
+
+/// The interface of the contract's types. The world exports `county`, whose
+/// functions use these types, so every county component imports this
+/// instance; it holds types only, so the host provides nothing for it (an
+/// empty linker instantiates the component).
+const TYPES_IMPORT: &str = "qingdan:county/types@0.1.0";
+
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        Engine::new(&config).unwrap()
+    })
+}
+
+/// Every guest, compiled once for all the tests of this module (compiling
+/// is most of their time).
+fn compiled() -> &'static [(&'static str, Component)] {
+    static COMPILED: OnceLock<Vec<(&'static str, Component)>> = OnceLock::new();
+    COMPILED.get_or_init(|| {
+        ALL.iter()
+            .map(|(name, path)| (*name, load(engine(), path)))
+            .collect()
+    })
+}
+
+/// The compiled guest at `path`.
+fn guest(path: &str) -> &'static Component {
+    let (name, _) = ALL.iter().find(|(_, p)| *p == path).unwrap();
+    &compiled().iter().find(|(n, _)| n == name).unwrap().1
+}
+
+fn load(engine: &Engine, path: &str) -> Component {
+    Component::from_file(engine, path).unwrap_or_else(|e| panic!("{path}: {e:#}"))
+}
+
+fn imports(engine: &Engine, component: &Component) -> Vec<String> {
+    let ty = component.component_type();
+    ty.imports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+/// Whether the import `name` of `component` is an instance of types only:
+/// nothing the host has to provide, nothing the guest can call.
+fn imports_types_only(engine: &Engine, component: &Component, name: &str) -> bool {
+    let ty = component.component_type();
+    let Some((_, item)) = ty.imports(engine).find(|(n, _)| *n == name) else {
+        return false;
+    };
+    let ComponentItem::ComponentInstance(instance) = item.ty else {
+        return false;
+    };
+    instance
+        .exports(engine)
+        .all(|(_, item)| matches!(item.ty, ComponentItem::Type(_)))
+}
+
+fn exports(engine: &Engine, component: &Component) -> Vec<String> {
+    let ty = component.component_type();
+    ty.exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+/// Components written with the SDK and built without `std`.
+fn reference_builds() -> Vec<(&'static str, &'static str)> {
+    let not_reference = [
+        "wasi-files",
+        "wasi-sockets",
+        "wasi-clock",
+        "forbidden-import",
+        "wrong-world",
+    ];
+    ALL.iter()
+        .copied()
+        .filter(|(name, _)| !not_reference.contains(name))
+        .collect()
+}
+
+#[test]
+fn every_guest_is_a_component() {
+    assert!(ALL.len() >= 19, "{ALL:?}");
+    assert_eq!(compiled().len(), ALL.len());
+}
+
+#[test]
+fn reference_builds_import_nothing_and_export_the_county_interface() {
+    let engine = engine();
+    let built = reference_builds();
+    for plugin in [
+        plugins::CIXI,
+        plugins::ZHENHAI,
+        plugins::JIANGLING,
+        plugins::YUANZHOU,
+    ] {
+        assert!(built.iter().any(|(_, path)| *path == plugin), "{plugin}");
+    }
+    for (name, path) in built {
+        let component = guest(path);
+        assert_eq!(imports(engine, component), [TYPES_IMPORT], "{name}");
+        assert!(
+            imports_types_only(engine, component, TYPES_IMPORT),
+            "{name}"
+        );
+        assert_eq!(exports(engine, component), [COUNTY_EXPORT], "{name}");
+        let linker = Linker::<()>::new(engine);
+        if let Err(e) = linker.instantiate_pre(component) {
+            panic!("{name} needs something from the host: {e:?}");
+        }
+    }
+}
+
+#[test]
+fn std_fixtures_import_only_wasi() {
+    let engine = engine();
+    for path in [
+        fixtures::WASI_FILES,
+        fixtures::WASI_SOCKETS,
+        fixtures::WASI_CLOCK,
+    ] {
+        let component = guest(path);
+        let imports = imports(engine, component);
+        assert!(!imports.is_empty(), "{path}");
+        assert!(
+            imports
+                .iter()
+                .all(|i| i == TYPES_IMPORT || i.starts_with("wasi:")),
+            "{path}: {imports:?}"
+        );
+        assert_eq!(exports(engine, component), [COUNTY_EXPORT], "{path}");
+    }
+}
+
+#[test]
+fn forbidden_import_and_wrong_world_are_well_formed_but_not_county_lists() {
+    let engine = engine();
+    let evil = guest(fixtures::FORBIDDEN_IMPORT);
+    assert_eq!(imports(engine, evil), ["evil:net/fetch", TYPES_IMPORT]);
+    assert_eq!(exports(engine, evil), [COUNTY_EXPORT]);
+    let wrong = guest(fixtures::WRONG_WORLD);
+    assert_eq!(imports(engine, wrong), Vec::<String>::new());
+    assert_eq!(exports(engine, wrong), ["greet"]);
+}
+
+#[test]
+fn every_fixture_is_documented() {
+    let readme = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/README.md"),
+    )
+    .unwrap();
+    let plugin_paths = [
+        plugins::CIXI,
+        plugins::ZHENHAI,
+        plugins::JIANGLING,
+        plugins::YUANZHOU,
+    ];
+    for (name, path) in ALL {
+        if plugin_paths.contains(path) {
+            continue;
+        }
+        assert!(
+            readme.contains(&format!("| `{name}` |")),
+            "{name} has no line in tests/fixtures/README.md"
+        );
+    }
+}
+
+/// `qingdan new` writes a crate that builds, as it is, into a component
+/// that imports nothing and exports the county interface. Builds the SDK
+/// from scratch in a target directory of its own, so it takes a while.
+#[test]
+fn qingdan_new_output_builds_into_a_reference_component() {
+    let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("qingdan-new");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    let dir = scratch.join("mycounty");
+    let args = qingdan::cli::new::NewArgs {
+        name: "my-county".into(),
+        dir: Some(dir.clone()),
+        sdk: None,
+        county_code: Some("330282".into()),
+        county_name: Some("慈溪市".into()),
+        baseline: "330200".into(),
+    };
+    qingdan::cli::new::create(&args).unwrap();
+
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(&cargo);
+    command
+        .current_dir(&dir)
+        .args(["build", "--release", "--quiet"])
+        .arg("--target-dir")
+        .arg(scratch.join("target"));
+    // The same toolchain as this test: the rustc beside this cargo (the
+    // scratch folder is outside the repository, so its rust-toolchain.toml
+    // does not apply there).
+    let rustc = Path::new(&cargo).with_file_name("rustc");
+    if rustc.is_file() {
+        command.env("RUSTC", rustc);
+    }
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_") && name != "CARGO_HOME" && !name.starts_with("CARGO_NET_") {
+            command.env_remove(&*name);
+        }
+    }
+    command.env_remove("RUSTFLAGS");
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "cargo build of the new plugin failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let wasm = scratch.join("target/wasm32-wasip2/release/my_county.wasm");
+    let engine = engine();
+    let component = load(engine, wasm.to_str().unwrap());
+    assert_eq!(imports(engine, &component), [TYPES_IMPORT]);
+    assert!(imports_types_only(engine, &component, TYPES_IMPORT));
+    assert_eq!(exports(engine, &component), [COUNTY_EXPORT]);
+}
