@@ -19,11 +19,10 @@ use wasmtime::{Config, Engine};
 /// The county interface every county component exports.
 const COUNTY_EXPORT: &str = "qingdan:county/county@0.1.0";
 
-/// The interface of the contract's types. The world exports `county`, whose
-/// functions use these types, so every county component imports this
-/// instance; it holds types only, so the host provides nothing for it (an
-/// empty linker instantiates the component).
-const TYPES_IMPORT: &str = "qingdan:county/types@0.1.0";
+/// The interface of the contract's types. The world exports it beside
+/// `county` (whose functions use these types), so a county component needs
+/// nothing from the host: it imports nothing at all.
+const TYPES_EXPORT: &str = "qingdan:county/types@0.1.0";
 
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
@@ -62,11 +61,10 @@ fn imports(engine: &Engine, component: &Component) -> Vec<String> {
         .collect()
 }
 
-/// Whether the import `name` of `component` is an instance of types only:
-/// nothing the host has to provide, nothing the guest can call.
-fn imports_types_only(engine: &Engine, component: &Component, name: &str) -> bool {
+/// Whether the export `name` of `component` is an instance of types only.
+fn exports_types_only(engine: &Engine, component: &Component, name: &str) -> bool {
     let ty = component.component_type();
-    let Some((_, item)) = ty.imports(engine).find(|(n, _)| *n == name) else {
+    let Some((_, item)) = ty.exports(engine).find(|(n, _)| *n == name) else {
         return false;
     };
     let ComponentItem::ComponentInstance(instance) = item.ty else {
@@ -119,12 +117,16 @@ fn reference_builds_import_nothing_and_export_the_county_interface() {
     }
     for (name, path) in built {
         let component = guest(path);
-        assert_eq!(imports(engine, component), [TYPES_IMPORT], "{name}");
+        assert_eq!(imports(engine, component), Vec::<String>::new(), "{name}");
         assert!(
-            imports_types_only(engine, component, TYPES_IMPORT),
+            exports_types_only(engine, component, TYPES_EXPORT),
             "{name}"
         );
-        assert_eq!(exports(engine, component), [COUNTY_EXPORT], "{name}");
+        assert_eq!(
+            exports(engine, component),
+            [TYPES_EXPORT, COUNTY_EXPORT],
+            "{name}"
+        );
         let linker = Linker::<()>::new(engine);
         if let Err(e) = linker.instantiate_pre(component) {
             panic!("{name} needs something from the host: {e:?}");
@@ -144,12 +146,14 @@ fn std_fixtures_import_only_wasi() {
         let imports = imports(engine, component);
         assert!(!imports.is_empty(), "{path}");
         assert!(
-            imports
-                .iter()
-                .all(|i| i == TYPES_IMPORT || i.starts_with("wasi:")),
+            imports.iter().all(|i| i.starts_with("wasi:")),
             "{path}: {imports:?}"
         );
-        assert_eq!(exports(engine, component), [COUNTY_EXPORT], "{path}");
+        assert_eq!(
+            exports(engine, component),
+            [TYPES_EXPORT, COUNTY_EXPORT],
+            "{path}"
+        );
     }
 }
 
@@ -157,8 +161,8 @@ fn std_fixtures_import_only_wasi() {
 fn forbidden_import_and_wrong_world_are_well_formed_but_not_county_lists() {
     let engine = engine();
     let evil = guest(fixtures::FORBIDDEN_IMPORT);
-    assert_eq!(imports(engine, evil), ["evil:net/fetch", TYPES_IMPORT]);
-    assert_eq!(exports(engine, evil), [COUNTY_EXPORT]);
+    assert_eq!(imports(engine, evil), ["evil:net/fetch"]);
+    assert_eq!(exports(engine, evil), [TYPES_EXPORT, COUNTY_EXPORT]);
     let wrong = guest(fixtures::WRONG_WORLD);
     assert_eq!(imports(engine, wrong), Vec::<String>::new());
     assert_eq!(exports(engine, wrong), ["greet"]);
@@ -237,7 +241,7 @@ fn qingdan_new_output_builds_into_a_reference_component() {
     let wasm = scratch.join("target/wasm32-wasip2/release/my_county.wasm");
     let engine = engine();
     let component = load(engine, wasm.to_str().unwrap());
-    assert_eq!(imports(engine, &component), [TYPES_IMPORT]);
-    assert!(imports_types_only(engine, &component, TYPES_IMPORT));
-    assert_eq!(exports(engine, &component), [COUNTY_EXPORT]);
+    assert_eq!(imports(engine, &component), Vec::<String>::new());
+    assert!(exports_types_only(engine, &component, TYPES_EXPORT));
+    assert_eq!(exports(engine, &component), [TYPES_EXPORT, COUNTY_EXPORT]);
 }

@@ -101,22 +101,11 @@ fn hostile_guests_are_contained_and_the_process_survives() {
 
     let err = eval(&load(&runtime, fixtures::ENDLESS_LOOP), 90).unwrap_err();
     assert!(
-        matches!(
-            err,
-            CallError::OutOfFuel { .. } | CallError::Interrupted { .. }
-        ),
+        matches!(err, CallError::OutOfFuel { .. }),
         "endless loop: {err}"
     );
 
-    // Filling 64 MiB takes more than the default fuel: give enough fuel to
-    // reach the memory cap (the deadline still backs it up).
-    let generous = Runtime::new(Limits {
-        max_instances: 2,
-        fuel_per_evaluation: 2_000_000_000,
-        ..Limits::default()
-    })
-    .unwrap();
-    let err = eval(&load(&generous, fixtures::MEMORY_HOG), 90).unwrap_err();
+    let err = eval(&load(&runtime, fixtures::MEMORY_HOG), 90).unwrap_err();
     assert!(
         matches!(err, CallError::MemoryLimit { .. }),
         "memory hog: {err}"
@@ -124,17 +113,13 @@ fn hostile_guests_are_contained_and_the_process_survives() {
 
     let err = eval(&load(&runtime, fixtures::DEEP_RECURSION), 90).unwrap_err();
     assert!(
-        matches!(err, CallError::StackOverflow)
-            || matches!(&err, CallError::Trap { kind, .. } if kind == "memory-out-of-bounds"),
+        matches!(err, CallError::StackOverflow),
         "deep recursion: {err}"
     );
 
-    let err = eval(&load(&generous, fixtures::HUGE_OUTPUT), 90).unwrap_err();
+    let err = eval(&load(&runtime, fixtures::HUGE_OUTPUT), 90).unwrap_err();
     assert!(
-        matches!(
-            err,
-            CallError::Malformed { .. } | CallError::MemoryLimit { .. }
-        ),
+        matches!(&err, CallError::Malformed { field, .. } if field.contains("lines")),
         "huge output: {err}"
     );
 

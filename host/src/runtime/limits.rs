@@ -14,6 +14,14 @@ pub const DEFAULT_MAX_COMPONENT_BYTES: usize = 8 << 20;
 /// limit: the same plugin and person always use the same fuel.
 pub const DEFAULT_FUEL_PER_EVALUATION: u64 = 10_000_000;
 
+/// Fuel per person, on average, for a batch: 100 thousand, some thirty times
+/// what the example plugins use (1–3 thousand per person). A batch call gets
+/// `max(fuel_per_evaluation, this × persons)` plus the base, so one person in a
+/// batch may use up to a full evaluation's fuel, while an endless loop in a
+/// batch of thousands is stopped by fuel — deterministically — after about a
+/// second rather than by the wall-clock deadline after many.
+pub const DEFAULT_BATCH_FUEL_PER_PERSON: u64 = 100_000;
+
 /// Fuel added once per call on top of the per-person fuel, for the fixed cost
 /// of a call (argument lifting, allocator start-up, `describe`): 10 million.
 pub const DEFAULT_FUEL_BASE: u64 = 10_000_000;
@@ -65,9 +73,11 @@ pub const DEFAULT_MAX_INSTANCES: u32 = 64;
 pub struct Limits {
     /// Largest component accepted, in bytes ([`DEFAULT_MAX_COMPONENT_BYTES`]).
     pub max_component_bytes: usize,
-    /// Fuel per person ([`DEFAULT_FUEL_PER_EVALUATION`]); a call gets
-    /// `fuel_per_evaluation × persons + `[`DEFAULT_FUEL_BASE`].
+    /// Fuel for one evaluation ([`DEFAULT_FUEL_PER_EVALUATION`]).
     pub fuel_per_evaluation: u64,
+    /// Average fuel per person in a batch ([`DEFAULT_BATCH_FUEL_PER_PERSON`]);
+    /// see [`Limits::fuel_for`].
+    pub batch_fuel_per_person: u64,
     /// Wall-clock backstop per call ([`DEFAULT_DEADLINE`]), scaled for batches.
     pub deadline: Duration,
     /// Linear memory per instance, in bytes ([`DEFAULT_MAX_MEMORY_BYTES`]).
@@ -91,6 +101,7 @@ impl Default for Limits {
         Limits {
             max_component_bytes: DEFAULT_MAX_COMPONENT_BYTES,
             fuel_per_evaluation: DEFAULT_FUEL_PER_EVALUATION,
+            batch_fuel_per_person: DEFAULT_BATCH_FUEL_PER_PERSON,
             deadline: DEFAULT_DEADLINE,
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
             max_stack_bytes: DEFAULT_MAX_STACK_BYTES,
@@ -104,11 +115,14 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// Fuel for one call over `persons` persons (`describe` counts as one).
+    /// Fuel for one call over `persons` persons (`describe` counts as one):
+    /// [`DEFAULT_FUEL_BASE`] plus the larger of one evaluation's fuel and the
+    /// batch average times the persons.
     pub fn fuel_for(&self, persons: usize) -> u64 {
         let persons = u64::try_from(persons.max(1)).unwrap_or(u64::MAX);
-        self.fuel_per_evaluation
+        self.batch_fuel_per_person
             .saturating_mul(persons)
+            .max(self.fuel_per_evaluation)
             .saturating_add(DEFAULT_FUEL_BASE)
     }
 

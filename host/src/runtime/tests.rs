@@ -145,6 +145,27 @@ const COUNTY_WAT: &str = r##"(component
     (field "errors" (list (tuple u32 string)))))
   (export $batch-answers "batch-answers" (type $batch-answers'))
 
+  (instance $types
+    (export "hukou" (type $hukou))
+    (export "ability" (type $ability))
+    (export "assistance" (type $assistance))
+    (export "disability" (type $disability))
+    (export "living" (type $living))
+    (export "person" (type $person))
+    (export "quota" (type $quota))
+    (export "one-off" (type $one-off))
+    (export "voucher" (type $voucher))
+    (export "benefit" (type $benefit))
+    (export "line" (type $line))
+    (export "category" (type $category))
+    (export "baseline-item" (type $baseline-item))
+    (export "extra-item" (type $extra-item))
+    (export "description" (type $description))
+    (export "batch" (type $batch))
+    (export "batch-answers" (type $batch-answers))
+  )
+  (export "qingdan:county/types@0.1.0" (instance $types))
+
   (func $describe (result $description)
     (canon lift (core func $i "describe") (memory $mem) (realloc $realloc)))
   (func $evaluate (param "who" $person) (param "baseline" (list $line))
@@ -353,14 +374,18 @@ fn limits_scale_with_the_batch() {
         DEFAULT_FUEL_PER_EVALUATION + DEFAULT_FUEL_BASE
     );
     assert_eq!(
+        limits.fuel_for(2),
+        DEFAULT_FUEL_PER_EVALUATION + DEFAULT_FUEL_BASE
+    );
+    assert_eq!(
         limits.fuel_for(4096),
-        4096 * DEFAULT_FUEL_PER_EVALUATION + DEFAULT_FUEL_BASE
+        4096 * DEFAULT_BATCH_FUEL_PER_PERSON + DEFAULT_FUEL_BASE
     );
     assert_eq!(limits.deadline_for(0), DEFAULT_DEADLINE);
     assert_eq!(limits.deadline_for(1024), DEFAULT_DEADLINE);
     assert_eq!(limits.deadline_for(1025), 2 * DEFAULT_DEADLINE);
     let huge = Limits {
-        fuel_per_evaluation: u64::MAX,
+        batch_fuel_per_person: u64::MAX,
         ..Limits::default()
     };
     assert_eq!(huge.fuel_for(2), u64::MAX);

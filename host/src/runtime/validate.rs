@@ -54,7 +54,7 @@ pub(crate) fn imports(engine: &Engine, component: &Component) -> Result<bool, Lo
     for (name, _) in ty.imports(engine) {
         if wasi::is_provided_wasi(name) {
             wasi = true;
-        } else if !is_own_types(name) {
+        } else {
             forbidden.push(name.to_string());
         }
     }
@@ -63,12 +63,6 @@ pub(crate) fn imports(engine: &Engine, component: &Component) -> Result<bool, Lo
     } else {
         Err(LoadError::ForbiddenImport { names: forbidden })
     }
-}
-
-/// The contract's own type-only interface, which some toolchains import; it
-/// carries no functions.
-fn is_own_types(name: &str) -> bool {
-    name == "qingdan:county/types@0.1.0"
 }
 
 /// Checks that the county interface is exported with its functions; returns

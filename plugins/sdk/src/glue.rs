@@ -36,7 +36,7 @@ pub mod bindings {
 }
 
 pub use bindings::exports::qingdan::county::county::{Batch, BatchAnswers, Guest};
-use bindings::qingdan::county::types as wit;
+use bindings::exports::qingdan::county::types as wit;
 pub use wit::{Description as WitDescription, Person as WitPerson};
 pub use wit_bindgen::rt;
 

@@ -9,7 +9,7 @@ wasmtime::component::bindgen!({
 });
 
 pub(crate) use self::exports::qingdan::county::county::Guest;
-pub(crate) use self::qingdan::county::types as wit;
+pub(crate) use self::exports::qingdan::county::types as wit;
 
 /// The export the host calls, as named in the component.
 pub(crate) const COUNTY_EXPORT: &str = "qingdan:county/county@0.1.0";
