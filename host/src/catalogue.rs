@@ -25,6 +25,7 @@ mod chain;
 mod error;
 mod predicate;
 mod reader;
+mod table;
 
 pub use chain::{
     ChainReport, Counterexample, EXAMPLES_PER_ITEM, ItemFailure, check_against,
@@ -32,6 +33,7 @@ pub use chain::{
 };
 pub use error::{CatalogueError, CatalogueErrors};
 pub use predicate::{Atom, Cmp, Compiled, MAX_CUBES, Predicate, Probe};
+pub use table::BaselineTable;
 
 /// Largest number of items in one catalogue: lines name items by a `u16`
 /// index, and codes from [`crate::model::HOST_CODES_FROM`] up are reserved

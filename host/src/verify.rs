@@ -21,7 +21,7 @@
 //! - Any trap, limit or guest error is a failure. After the first trap or
 //!   limit the run stops: the faulting person is located and reported.
 
-use crate::catalogue::{self, Catalogue};
+use crate::catalogue::{self, BaselineTable, Catalogue};
 use crate::evaluate::{Binding, ReadAnswer, fault_kind};
 use crate::model::{
     Ability, Assistance, Benefit, DOMAIN_SIZE, Disability, Hukou, Line, LivingFlag, MAX_AGE,
@@ -521,6 +521,10 @@ struct Shared<'a> {
     plugin: &'a Plugin,
     catalogue: &'a Catalogue,
     binding: &'a Binding,
+    /// Every person's baseline line set (items as catalogue indices).
+    table: &'a BaselineTable,
+    /// The same sets with the plugin's item codes.
+    wire: Vec<Vec<Line>>,
     options: &'a Options,
     next_chunk: AtomicUsize,
     done: AtomicUsize,
@@ -548,10 +552,22 @@ pub fn verify(
     let started = Instant::now();
     let binding = Binding::new(catalogue, plugin.description())?;
     let threads = options.threads.max(1);
+    let table = BaselineTable::new(catalogue);
+    let wire = table
+        .sets()
+        .iter()
+        .map(|set| {
+            let mut set = set.clone();
+            binding.to_wire(&mut set);
+            set
+        })
+        .collect();
     let shared = Shared {
         plugin,
         catalogue,
         binding: &binding,
+        table: &table,
+        wire,
         options,
         next_chunk: AtomicUsize::new(0),
         done: AtomicUsize::new(0),
@@ -619,12 +635,15 @@ fn run_thread(shared: &Shared<'_>) -> Acc {
     let mut session: Option<Session> = None;
     let chunk = shared.options.batch_size.max(1);
     let chunks = DOMAIN_SIZE.div_ceil(chunk);
-    let mut scratch = Vec::with_capacity(32);
-    let mut base_sets: Vec<Vec<Line>> = Vec::new();
+    // Per batch, the baseline sets it uses: `local[global]` is the set's
+    // number in the batch (or NONE), `used` lists the global numbers.
+    const NONE: u32 = u32::MAX;
+    let mut local = vec![NONE; shared.wire.len()];
+    let mut used: Vec<u32> = Vec::new();
     let mut wire_sets: Vec<Vec<Line>> = Vec::new();
-    let mut base_index: FastMap<Vec<Line>, u32> = FastMap::default();
     let mut persons: Vec<(Person, u32)> = Vec::with_capacity(chunk);
     let mut indices: Vec<usize> = Vec::with_capacity(chunk);
+    let mut globals: Vec<u32> = Vec::with_capacity(chunk);
     loop {
         if shared.stop.load(Ordering::Relaxed) {
             break;
@@ -634,31 +653,27 @@ fn run_thread(shared: &Shared<'_>) -> Acc {
             break;
         }
         let range = c * chunk..((c + 1) * chunk).min(DOMAIN_SIZE);
-        base_sets.clear();
+        for g in used.drain(..) {
+            local[g as usize] = NONE;
+        }
         wire_sets.clear();
-        base_index.clear();
         persons.clear();
         indices.clear();
+        globals.clear();
         for index in range {
             let Some(person) = Person::from_index(index) else {
                 continue;
             };
-            scratch.clear();
-            shared.catalogue.lines_into(&person, &mut scratch);
-            let set = match base_index.get(scratch.as_slice()) {
-                Some(set) => *set,
-                None => {
-                    let set = base_sets.len() as u32;
-                    base_sets.push(scratch.clone());
-                    let mut wire = scratch.clone();
-                    shared.binding.to_wire(&mut wire);
-                    wire_sets.push(wire);
-                    base_index.insert(scratch.clone(), set);
-                    set
-                }
-            };
-            persons.push((person, set));
+            let global = shared.table.set_of(&person);
+            let slot = &mut local[global as usize];
+            if *slot == NONE {
+                *slot = wire_sets.len() as u32;
+                used.push(global);
+                wire_sets.push(shared.wire[global as usize].clone());
+            }
+            persons.push((person, *slot));
             indices.push(index);
+            globals.push(global);
         }
         if session.is_none() {
             match shared.plugin.session() {
@@ -703,9 +718,9 @@ fn run_thread(shared: &Shared<'_>) -> Acc {
             erred.insert(*at, message.as_str());
         }
         let mut verdicts: FastMap<(u32, u32), Verdict> = FastMap::default();
-        for (at, ((person, set), outcome)) in
-            persons.iter().zip(answers.outcomes.iter()).enumerate()
+        for (at, ((person, _), outcome)) in persons.iter().zip(answers.outcomes.iter()).enumerate()
         {
+            let set = globals[at];
             let index = indices[at];
             if let Some(message) = erred.get(&(at as u32)) {
                 acc.fault_count += 1;
@@ -730,9 +745,9 @@ fn run_thread(shared: &Shared<'_>) -> Acc {
                 acc.probe
                     .push((index, answers.answers[*outcome as usize].clone()));
             }
-            let verdict = verdicts
-                .entry((*set, *outcome))
-                .or_insert_with(|| compare(shared.catalogue, &base_sets[*set as usize], answer));
+            let verdict = verdicts.entry((set, *outcome)).or_insert_with(|| {
+                compare(shared.catalogue, &shared.table.sets()[set as usize], answer)
+            });
             apply(shared, &mut acc, index, person, verdict);
         }
         acc.persons += persons.len() as u64;
@@ -957,41 +972,29 @@ fn sorted(lines: &[Line]) -> Vec<Line> {
     v
 }
 
-/// Re-evaluates the probe sample in fresh instances and compares.
+/// Re-evaluates the probe sample in fresh instances (on every thread) and
+/// compares with the batch answers.
 fn probe(shared: &Shared<'_>, report: &mut Report, sample: &[(usize, Vec<Line>)]) {
     if report.fault_count > 0 && report.persons < DOMAIN_SIZE as u64 {
         // The run stopped on a fault; the probe would only repeat it.
         return;
     }
+    let threads = shared.options.threads.max(1);
+    let part = sample.len().div_ceil(threads).max(1);
+    let results: Vec<(Vec<u64>, Vec<Mismatch>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = sample
+            .chunks(part)
+            .map(|chunk| scope.spawn(move || probe_part(shared, chunk)))
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
     let mut fuel = Vec::with_capacity(sample.len());
-    let mut scratch = Vec::new();
-    for (index, batch) in sample {
-        let Some(person) = Person::from_index(*index) else {
-            continue;
-        };
-        scratch.clear();
-        shared.catalogue.lines_into(&person, &mut scratch);
-        shared.binding.to_wire(&mut scratch);
-        let (fresh, fault) = match shared.plugin.evaluate(&person, &scratch) {
-            Ok(answer) => {
-                fuel.push(answer.fuel);
-                (answer.lines, None)
-            }
-            Err(e) => (Vec::new(), Some(e.to_string())),
-        };
-        if fault.is_some() || sorted(&fresh) != sorted(batch) {
-            if report.mismatches.len() < shared.options.counterexamples {
-                report.mismatches.push(Mismatch {
-                    person,
-                    batch: batch.clone(),
-                    fresh,
-                    fresh_fault: fault,
-                });
-            } else {
-                break;
-            }
-        }
+    for (f, mismatches) in results {
+        fuel.extend(f);
+        report.mismatches.extend(mismatches);
     }
+    report.mismatches.sort_by_key(|m| m.person.index());
+    report.mismatches.truncate(shared.options.counterexamples);
     report.probed = sample.len();
     fuel.sort_unstable();
     report.fuel.sample_size = fuel.len();
@@ -1000,6 +1003,40 @@ fn probe(shared: &Shared<'_>, report: &mut Report, sample: &[(usize, Vec<Line>)]
         .get((fuel.len() * 99 / 100).min(fuel.len().saturating_sub(1)))
         .copied()
         .unwrap_or(0);
+}
+
+fn probe_part(shared: &Shared<'_>, sample: &[(usize, Vec<Line>)]) -> (Vec<u64>, Vec<Mismatch>) {
+    let mut fuel = Vec::with_capacity(sample.len());
+    let mut mismatches = Vec::new();
+    for (index, batch) in sample {
+        let Some(person) = Person::from_index(*index) else {
+            continue;
+        };
+        let baseline = shared
+            .wire
+            .get(shared.table.set_of(&person) as usize)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let (fresh, fault) = match shared.plugin.evaluate(&person, baseline) {
+            Ok(answer) => {
+                fuel.push(answer.fuel);
+                (answer.lines, None)
+            }
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
+        if fault.is_some() || sorted(&fresh) != sorted(batch) {
+            mismatches.push(Mismatch {
+                person,
+                batch: batch.clone(),
+                fresh,
+                fresh_fault: fault,
+            });
+            if mismatches.len() >= shared.options.counterexamples {
+                break;
+            }
+        }
+    }
+    (fuel, mismatches)
 }
 
 fn describe_person(p: &Person) -> String {

@@ -109,7 +109,7 @@ fn key_map(child: &Catalogue, parent: &Catalogue) -> Vec<Option<u16>> {
 }
 
 /// Every compiled condition of a catalogue (eligibility and tiers).
-fn conditions(c: &Catalogue) -> impl Iterator<Item = &super::Compiled> {
+pub(super) fn conditions(c: &Catalogue) -> impl Iterator<Item = &super::Compiled> {
     c.items
         .iter()
         .flat_map(|i| std::iter::once(&i.compiled).chain(i.tiers.iter().map(|t| &t.compiled)))

@@ -506,7 +506,7 @@ fn dnf(p: &Predicate) -> Result<Vec<Cube>, String> {
 /// Number of values of each person field, in [`Person::index`] order
 /// (age, hukou, ability, assistance, disability, living, family planning,
 /// veteran).
-const DIMS: [usize; 8] = [(MAX_AGE - MIN_AGE + 1) as usize, 2, 6, 5, 5, 16, 2, 2];
+pub(crate) const DIMS: [usize; 8] = [(MAX_AGE - MIN_AGE + 1) as usize, 2, 6, 5, 5, 16, 2, 2];
 
 impl Cube {
     /// The mask of field `d` (see [`DIMS`]).
@@ -549,6 +549,11 @@ impl Cells {
             classes.into_iter().map(|(_, values)| values).collect()
         });
         Cells { classes }
+    }
+
+    /// Per field (in [`Person::index`] order), the classes of values.
+    pub(crate) fn classes(&self) -> &[Vec<Vec<usize>>; 8] {
+        &self.classes
     }
 
     /// Calls `f` with every cell, in domain order of their smallest persons,
