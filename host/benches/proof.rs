@@ -10,6 +10,10 @@
 //! Run with `cargo bench -p qingdan --bench proof`. Figures are the best of a
 //! few runs (the least disturbed by other work on the machine).
 
+#[path = "common/native.rs"]
+mod native;
+
+use native::best;
 use qingdan::catalogue::{Catalogue, Library};
 use qingdan::evaluate::Binding;
 use qingdan::model::{DOMAIN_SIZE, Line, Person};
@@ -19,45 +23,6 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best = Duration::MAX;
-    let mut last = None;
-    for _ in 0..runs {
-        let t = Instant::now();
-        let value = black_box(f());
-        best = best.min(t.elapsed());
-        last = Some(value);
-    }
-    match last {
-        Some(value) => (best, value),
-        None => (best, f()),
-    }
-}
-
-fn native_pass(c: &Catalogue, range: std::ops::Range<usize>) -> usize {
-    let mut out: Vec<Line> = Vec::with_capacity(c.items.len());
-    let mut lines = 0;
-    for i in range {
-        let Some(p) = Person::from_index(i) else {
-            break;
-        };
-        out.clear();
-        c.lines_into(black_box(&p), &mut out);
-        lines += out.len();
-    }
-    lines
-}
-
-fn native_threaded(c: &Catalogue, threads: usize) -> usize {
-    let chunk = DOMAIN_SIZE.div_ceil(threads);
-    std::thread::scope(|s| {
-        let hs: Vec<_> = (0..threads)
-            .map(|t| s.spawn(move || native_pass(c, t * chunk..((t + 1) * chunk).min(DOMAIN_SIZE))))
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap_or(0)).sum()
-    })
-}
 
 type Batch = (Vec<Vec<Line>>, Vec<(Person, u32)>);
 
@@ -133,8 +98,8 @@ fn main() {
             .unwrap_or_else(|| fail(format!("{name}: no baseline {code}")));
         let binding = Binding::new(catalogue, plugin.description())
             .unwrap_or_else(|e| fail(format!("{name}: {e}")));
-        let (native1, _) = best(5, || native_pass(catalogue, 0..DOMAIN_SIZE));
-        let (native2, _) = best(5, || native_threaded(catalogue, 2));
+        let (native1, _) = best(5, || native::pass(catalogue, 0..DOMAIN_SIZE));
+        let (native2, _) = best(5, || native::threaded(catalogue, 2));
         let options = Options {
             threads,
             fuel_per_person: runtime.limits().fuel_per_evaluation,

@@ -32,7 +32,7 @@ pub use chain::{
     check_against_exhaustive,
 };
 pub use error::{CatalogueError, CatalogueErrors};
-pub use predicate::{Atom, Cmp, Compiled, MAX_CUBES, Predicate, Probe};
+pub use predicate::{Atom, Cmp, Compiled, MAX_CUBES, Predicate, Probe, person_text};
 pub use table::BaselineTable;
 
 /// Largest number of items in one catalogue: lines name items by a `u16`

@@ -112,3 +112,23 @@ fn find_catalogue(
             )
         })
 }
+
+/// The edition of the list in `file`'s folder in force on `as_of`; on
+/// failure the message is already printed and the exit code is returned.
+fn baseline_in_force(
+    file: &std::path::Path,
+    as_of: jiff::civil::Date,
+) -> Result<(crate::catalogue::Library, String), u8> {
+    let (library, code) = load_baseline(file).map_err(|e| {
+        eprintln!("{e}");
+        EXIT_INVALID
+    })?;
+    if library.in_force(&code, as_of).is_none() {
+        eprintln!(
+            "invalid: no edition of the list {code} is in force on {as_of} (see {})",
+            file.display()
+        );
+        return Err(EXIT_INVALID);
+    }
+    Ok((library, code))
+}

@@ -21,7 +21,7 @@
 //! - Any trap, limit or guest error is a failure. After the first trap or
 //!   limit the run stops: the faulting person is located and reported.
 
-use crate::catalogue::{self, BaselineTable, Catalogue};
+use crate::catalogue::{self, BaselineTable, Catalogue, person_text};
 use crate::evaluate::{Binding, ReadAnswer, fault_kind};
 use crate::model::{
     Ability, Assistance, Benefit, DOMAIN_SIZE, Disability, Hukou, Line, LivingFlag, MAX_AGE,
@@ -1039,24 +1039,6 @@ fn probe_part(shared: &Shared<'_>, sample: &[(usize, Vec<Line>)]) -> (Vec<u64>, 
     (fuel, mismatches)
 }
 
-fn describe_person(p: &Person) -> String {
-    let living: Vec<_> = p.living.flags().map(|f| f.key()).collect();
-    let mut s = format!(
-        "age {}, hukou {}, ability {}, assistance {}, disability {}",
-        p.age, p.hukou, p.ability, p.assistance, p.disability
-    );
-    if !living.is_empty() {
-        s.push_str(&format!(", living {}", living.join("+")));
-    }
-    if p.family_planning_special {
-        s.push_str(", family-planning-special");
-    }
-    if p.veteran_entitled {
-        s.push_str(", veteran-entitled");
-    }
-    s
-}
-
 fn describe_group(g: &Group) -> String {
     let mut parts = vec![format!("ages {}", g.ages.join(", "))];
     let list = |name: &str, keys: Vec<&str>| {
@@ -1116,7 +1098,7 @@ impl fmt::Display for Report {
                 writeln!(
                     f,
                     "  {}: baseline {}, county {} ({})",
-                    describe_person(&c.person),
+                    person_text(&c.person),
                     c.baseline,
                     c.county
                         .map(|b| b.to_string())
@@ -1130,7 +1112,7 @@ impl fmt::Display for Report {
             for fault in &self.faults {
                 let who = fault
                     .person
-                    .map(|p| describe_person(&p))
+                    .map(|p| person_text(&p))
                     .unwrap_or_else(|| "(no person)".into());
                 writeln!(f, "  {} [{}]: {}", who, fault.kind, fault.message)?;
             }
@@ -1144,7 +1126,7 @@ impl fmt::Display for Report {
                 writeln!(
                     f,
                     "  {}: batch {:?}, fresh {:?}{}",
-                    describe_person(&m.person),
+                    person_text(&m.person),
                     m.batch,
                     m.fresh,
                     m.fresh_fault

@@ -88,9 +88,9 @@ impl BaselineTable {
             usize::from(p.veteran_entitled),
         ];
         let mut cell = 0;
-        for d in 0..8 {
-            let class = self.class_of[d].get(values[d]).copied().unwrap_or(0);
-            cell += class as usize * self.stride[d];
+        for ((value, classes), stride) in values.iter().zip(&self.class_of).zip(&self.stride) {
+            let class = classes.get(*value).copied().unwrap_or(0);
+            cell += class as usize * stride;
         }
         self.cell_set.get(cell).copied().unwrap_or(0)
     }

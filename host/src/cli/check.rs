@@ -1,7 +1,7 @@
 //! `qingdan check`: the floor proof of a county plugin, with exactly the
 //! production engine and limits.
 
-use super::{EXIT_FAIL, EXIT_INVALID, load_baseline, today};
+use super::{EXIT_FAIL, EXIT_INVALID, baseline_in_force, today};
 use crate::runtime::{Limits, Runtime};
 use crate::verify::{self, Options};
 use anyhow::Context;
@@ -58,18 +58,11 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
             }
         }
     };
-    let (library, code) = match load_baseline(&file) {
+    let (library, code) = match baseline_in_force(&file, as_of) {
         Ok(found) => found,
-        Err(e) => {
-            eprintln!("{e}");
-            return Ok(EXIT_INVALID);
-        }
+        Err(exit) => return Ok(exit),
     };
     let Some(catalogue) = library.in_force(&code, as_of) else {
-        eprintln!(
-            "invalid: no edition of the list {code} is in force on {as_of} (see {})",
-            file.display()
-        );
         return Ok(EXIT_INVALID);
     };
     let mut options = Options {

@@ -2,7 +2,7 @@
 //! reason for each — from the baseline catalogue alone, or with a county
 //! plugin under the guard.
 
-use super::{EXIT_INVALID, load_baseline, parse_person, today};
+use super::{EXIT_INVALID, baseline_in_force, parse_person, today};
 use crate::evaluate::{self, Binding};
 use crate::runtime::{Limits, Runtime};
 use anyhow::Context;
@@ -41,18 +41,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<u8> {
         }
     };
     let as_of = args.as_of.unwrap_or_else(today);
-    let (library, code) = match load_baseline(&args.catalogue) {
+    let (library, code) = match baseline_in_force(&args.catalogue, as_of) {
         Ok(found) => found,
-        Err(e) => {
-            eprintln!("{e}");
-            return Ok(EXIT_INVALID);
-        }
+        Err(exit) => return Ok(exit),
     };
     let Some(catalogue) = library.in_force(&code, as_of) else {
-        eprintln!(
-            "error: no edition of the list {code} is in force on {as_of} (see {})",
-            args.catalogue.display()
-        );
         return Ok(EXIT_INVALID);
     };
     let evaluation = match &args.plugin {
