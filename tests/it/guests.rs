@@ -244,4 +244,17 @@ fn qingdan_new_output_builds_into_a_reference_component() {
     assert_eq!(imports(engine, &component), Vec::<String>::new());
     assert!(exports_types_only(engine, &component, TYPES_EXPORT));
     assert_eq!(exports(engine, &component), [TYPES_EXPORT, COUNTY_EXPORT]);
+
+    // And it passes the floor proof out of the box, as the README promises.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let check = Command::new(env!("CARGO_BIN_EXE_qingdan"))
+        .arg("check")
+        .arg(&wasm)
+        .arg("--catalogue")
+        .arg(root.join("catalogues/ningbo-2023.toml"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(0), "{report}");
+    assert!(report.contains("PASS"), "{report}");
 }
