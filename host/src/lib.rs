@@ -10,8 +10,9 @@
 //!   kinds, and the order "at least as generous" ([`model::dominates`]).
 //! - [`catalogue`]: reads and validates catalogue files (TOML), chains a list to
 //!   the list it must not fall below, evaluates the baseline natively with the
-//!   reason for every line, and checks one declarative list against its parent
-//!   over the whole person domain.
+//!   reason for every line, checks one declarative list against its parent
+//!   over the whole person domain, and tabulates every person's baseline for
+//!   the proof ([`catalogue::BaselineTable`]).
 //! - [`runtime`]: the wasmtime engine that runs county components: validation
 //!   (world, imports, size), compile cache, pooling allocator, fresh instance per
 //!   evaluation, fuel / epoch / memory / stack / output limits, typed errors.
