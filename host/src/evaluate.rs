@@ -187,6 +187,16 @@ pub struct ReadAnswer {
     pub extras: Vec<(usize, Benefit)>,
 }
 
+impl ReadAnswer {
+    /// The county's line for catalogue item `index`, if it gives one.
+    pub fn county_line(&self, index: usize) -> Option<Benefit> {
+        self.baseline_items
+            .binary_search_by_key(&index, |(i, _)| *i)
+            .ok()
+            .map(|at| self.baseline_items[at].1)
+    }
+}
+
 /// Why an answer cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AnswerError {
@@ -470,15 +480,9 @@ pub fn evaluate(
         }
     };
     let county_name = &plugin.description().county_name;
-    let county_of = |index: usize| {
-        read.baseline_items
-            .binary_search_by_key(&index, |(i, _)| *i)
-            .ok()
-            .map(|at| read.baseline_items[at].1)
-    };
     for b in &explained {
         let item = &catalogue.items[b.item];
-        let county = county_of(b.item);
+        let county = read.county_line(b.item);
         match catalogue::accepts(item, county.as_ref(), &b.benefit) {
             Ok(()) => {
                 let benefit = county.unwrap_or(b.benefit);

@@ -446,18 +446,12 @@ fn compare(catalogue: &Catalogue, base: &[Line], answer: &Result<ReadAnswer, Str
         }
     };
     let mut verdict = Verdict::default();
-    let county_of = |index: usize| {
-        read.baseline_items
-            .binary_search_by_key(&index, |(i, _)| *i)
-            .ok()
-            .map(|at| read.baseline_items[at].1)
-    };
     for line in base {
         let index = usize::from(line.item);
         let Some(item) = catalogue.items.get(index) else {
             continue;
         };
-        let county = county_of(index);
+        let county = read.county_line(index);
         match catalogue::accepts(item, county.as_ref(), &line.benefit) {
             Ok(()) => {
                 if let Some(c) = county
