@@ -83,8 +83,6 @@ pub struct Binding {
     code_of_item: Vec<ItemCode>,
     /// Every code the plugin may answer with.
     targets: HashMap<ItemCode, CodeTarget>,
-    /// Catalogue items the plugin did not name (they travel with host codes).
-    unnamed: Vec<usize>,
 }
 
 impl Binding {
@@ -129,13 +127,11 @@ impl Binding {
             }
             targets.insert(extra.code, CodeTarget::Extra(index));
         }
-        let mut unnamed = Vec::new();
         let code_of_item = code_of_item
             .into_iter()
             .enumerate()
             .map(|(index, code)| {
                 code.unwrap_or_else(|| {
-                    unnamed.push(index);
                     // Catalogues hold far fewer than 32768 items (the loader
                     // refuses more), so the sum stays within u16.
                     let code = HOST_CODES_FROM.saturating_add(index as ItemCode);
@@ -147,7 +143,6 @@ impl Binding {
         Ok(Binding {
             code_of_item,
             targets,
-            unnamed,
         })
     }
 
@@ -162,11 +157,6 @@ impl Binding {
     /// What a code stands for, if the plugin may use it.
     pub fn target(&self, code: ItemCode) -> Option<CodeTarget> {
         self.targets.get(&code).copied()
-    }
-
-    /// Catalogue items the plugin does not name.
-    pub fn unnamed_items(&self) -> &[usize] {
-        &self.unnamed
     }
 
     /// Converts catalogue lines (item = catalogue index) to wire lines in place.

@@ -34,7 +34,7 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Version of the report's JSON schema; bumped on any incompatible change.
 pub const REPORT_SCHEMA: &str = "qingdan.verify-report/1";
@@ -1170,11 +1170,4 @@ impl fmt::Display for Report {
             self.fuel.limit_per_person
         )
     }
-}
-
-/// Wall-clock time of a closure, for the benchmark harness.
-pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
-    let start = Instant::now();
-    let value = f();
-    (value, start.elapsed())
 }
