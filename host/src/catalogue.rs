@@ -35,6 +35,8 @@ pub use error::{CatalogueError, CatalogueErrors};
 pub use predicate::{Atom, Cmp, Compiled, MAX_CUBES, Predicate, Probe, person_text};
 pub use table::BaselineTable;
 
+pub(crate) use reader::register::parse as parse_register;
+
 /// Largest number of items in one catalogue: lines name items by a `u16`
 /// index, and codes from [`crate::model::HOST_CODES_FROM`] up are reserved
 /// for the host.
@@ -247,11 +249,14 @@ impl Item {
 }
 
 /// Whether a lower list's line `county` is acceptable against this list's
-/// line `baseline` for item `item` (of this list). A presence-only item only
-/// needs some line; otherwise [`dominates`] decides.
+/// line `baseline` for item `item` (of this list). A presence-only item
+/// needs some line that is worth something ([`Benefit::is_worthless`]):
+/// `0 per 12 months` does not realise an item; otherwise [`dominates`]
+/// decides.
 pub fn accepts(item: &Item, county: Option<&Benefit>, baseline: &Benefit) -> Result<(), Shortfall> {
     if item.presence_only {
         return match county {
+            Some(c) if c.is_worthless() => Err(Shortfall::Worthless),
             Some(_) => Ok(()),
             None => Err(Shortfall::Missing),
         };
@@ -294,6 +299,9 @@ pub struct Catalogue {
     pub source: Source,
     /// The items, in file order (their index is the line's item code).
     pub items: Vec<Item>,
+    /// `sha256:` digest of the file's text: the edition's identity, which
+    /// answer tables and evaluations are pinned to.
+    pub digest: String,
     /// Positions of fields needed for errors found after loading (parent, dates).
     spans: reader::Spans,
 }

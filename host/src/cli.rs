@@ -82,6 +82,100 @@ fn parse_person(text: &str) -> Result<crate::model::Person, String> {
     person.normalized().map_err(|e| e.to_string())
 }
 
+/// The catalogue folder: `$QINGDAN_CATALOGUES`, else `catalogues/`.
+fn catalogues_dir() -> std::path::PathBuf {
+    std::env::var_os("QINGDAN_CATALOGUES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("catalogues"))
+}
+
+/// The baseline of a county component on `as_of`, chosen by the host: the
+/// list of the county's parent in the jurisdiction register, in force on
+/// that date. With `file`, that file's folder is read and its list must be
+/// the parent's (a draft edition, say); without, the catalogue folder.
+/// The component's own account of its baseline must agree. On failure the
+/// message says which lists were named.
+fn county_baseline(
+    description: &crate::runtime::Description,
+    file: Option<&std::path::Path>,
+    as_of: jiff::civil::Date,
+) -> Result<crate::catalogue::Catalogue, String> {
+    let dir = match file {
+        Some(file) => file
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf(),
+        None => catalogues_dir(),
+    };
+    let register = crate::register::Register::of_catalogues(&dir).map_err(|e| e.to_string())?;
+    let county = &description.county_code;
+    register
+        .check_named_baseline(county, &description.baseline)
+        .map_err(|e| e.to_string())?;
+    match file {
+        Some(file) => {
+            let (library, code) = load_baseline(file)?;
+            let catalogue = library.in_force(&code, as_of).ok_or_else(|| {
+                format!(
+                    "no edition of the list {code} is in force on {as_of} (see {})",
+                    file.display()
+                )
+            })?;
+            register
+                .check_parent_list(county, catalogue)
+                .map_err(|e| e.to_string())?;
+            Ok(catalogue.clone())
+        }
+        None => {
+            let library = crate::catalogue::Library::load_dir(&dir)
+                .map_err(|e| format!("reading catalogues in {}: {e}", dir.display()))?;
+            register
+                .baseline_for(&library, county, &description.baseline, as_of)
+                .cloned()
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Proves a component against its baseline with a progress line on a
+/// terminal, and keeps the table proven in the table cache (a cache that
+/// cannot be written only costs a proof next time).
+fn prove(
+    plugin: &crate::runtime::Plugin,
+    catalogue: &crate::catalogue::Catalogue,
+    options: &crate::verify::Options,
+) -> Result<crate::verify::Proof, crate::verify::VerifyError> {
+    use std::io::{IsTerminal, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let tty = std::io::stderr().is_terminal();
+    let shown = AtomicUsize::new(usize::MAX);
+    let progress = |done: usize, total: usize| {
+        if !tty {
+            return;
+        }
+        let percent = done * 100 / total.max(1);
+        if shown.swap(percent, Ordering::Relaxed) != percent {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(
+                err,
+                "\rmaterialising and proving over every person, twice: {percent:>3}%"
+            );
+            let _ = err.flush();
+        }
+    };
+    let proof = crate::verify::verify(plugin, catalogue, options, &progress);
+    if tty {
+        eprintln!();
+    }
+    if let Ok(proof) = &proof
+        && let Some(table) = &proof.table
+    {
+        let _ = crate::table::TableCache::new(crate::table::TableCache::default_dir()).put(table);
+    }
+    proof
+}
+
 /// Loads the folder of a catalogue file (its other editions and its parents)
 /// and returns the library with the file's jurisdiction code.
 fn load_baseline(file: &std::path::Path) -> Result<(crate::catalogue::Library, String), String> {
@@ -92,25 +186,6 @@ fn load_baseline(file: &std::path::Path) -> Result<(crate::catalogue::Library, S
         .unwrap_or(std::path::Path::new("."));
     let library = crate::catalogue::Library::load_dir(dir).map_err(|e| e.to_string())?;
     Ok((library, catalogue.jurisdiction.code))
-}
-
-/// Finds, in a folder of catalogues, the file of list `code` in force on `date`.
-fn find_catalogue(
-    dir: &std::path::Path,
-    code: &str,
-    date: jiff::civil::Date,
-) -> Result<std::path::PathBuf, String> {
-    let library = crate::catalogue::Library::load_dir(dir)
-        .map_err(|e| format!("reading catalogues in {}: {e}", dir.display()))?;
-    library
-        .in_force(code, date)
-        .map(|c| c.path.clone())
-        .ok_or_else(|| {
-            format!(
-                "no catalogue of the list {code} in force on {date} in {} (give one with --catalogue)",
-                dir.display()
-            )
-        })
 }
 
 /// The edition of the list in `file`'s folder in force on `as_of`; on

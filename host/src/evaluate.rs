@@ -1,7 +1,9 @@
-//! One evaluation with the guard (DESIGN §2.1, §2.3): the baseline lines
-//! computed natively, the county lines from the plugin, and the merge that
-//! never goes below the baseline, with the reason and legal basis of every
-//! line.
+//! One evaluation with the guard (DESIGN §2.1, §2.3, §2.6): the baseline
+//! lines computed natively, the county lines looked up in the county's
+//! answer table (the table the proof checked; no WebAssembly runs here), and
+//! the merge that never goes below the baseline, with the reason and legal
+//! basis of every line. An approved table needs no clamp; the guard stays as
+//! defence in depth.
 //!
 //! The merge is item by item. For a baseline item the result is the county's
 //! line only if it is at least as generous as the baseline line
@@ -16,11 +18,14 @@
 
 use crate::catalogue::{self, Catalogue};
 use crate::model::{Benefit, Category, HOST_CODES_FROM, ItemCode, Line, Person, Shortfall};
-use crate::runtime::{CallError, Description, Plugin};
+use crate::runtime::{CallError, Description};
+use crate::table::{AnswerTable, Outcome};
+use crate::text::escape;
 use jiff::civil::Date;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// What an item code of a plugin stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -355,6 +360,8 @@ pub struct ListRef {
     pub name: String,
     /// Edition.
     pub edition: String,
+    /// `sha256:` digest of the edition's file.
+    pub digest: String,
 }
 
 /// Which plugin answered.
@@ -366,6 +373,82 @@ pub struct PluginRef {
     pub county_code: String,
     /// County name.
     pub county_name: String,
+    /// `sha256:…` digest of the answer table served, when there is one.
+    pub table: Option<String>,
+}
+
+/// Why an answer table cannot serve a baseline edition.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServeError {
+    /// The table was materialised under another edition.
+    #[error(
+        "the answer table {table} was proven against baseline {table_baseline}, not against {edition} ({digest})"
+    )]
+    OtherEdition {
+        /// The table's digest.
+        table: String,
+        /// The edition digest the table is pinned to.
+        table_baseline: String,
+        /// The edition given (label).
+        edition: String,
+        /// Its digest.
+        digest: String,
+    },
+    /// The table's description does not fit the edition.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+}
+
+/// An answer table ready to serve under one baseline edition: the table and
+/// the binding of its codes to the edition's items.
+#[derive(Clone, Debug)]
+pub struct Served {
+    table: Arc<AnswerTable>,
+    binding: Binding,
+}
+
+impl Served {
+    /// Pairs a table with the edition it was proven against; refuses any
+    /// other edition.
+    pub fn new(table: Arc<AnswerTable>, catalogue: &Catalogue) -> Result<Served, ServeError> {
+        if table.baseline_digest() != catalogue.digest {
+            return Err(ServeError::OtherEdition {
+                table: table.digest().to_string(),
+                table_baseline: table.baseline_digest().to_string(),
+                edition: catalogue.label(),
+                digest: catalogue.digest.clone(),
+            });
+        }
+        let binding = Binding::new(catalogue, table.description())?;
+        Ok(Served { table, binding })
+    }
+
+    /// The table.
+    pub fn table(&self) -> &AnswerTable {
+        &self.table
+    }
+
+    fn plugin_ref(&self) -> PluginRef {
+        let d = self.table.description();
+        PluginRef {
+            digest: self.table.plugin_digest().to_string(),
+            county_code: d.county_code.clone(),
+            county_name: d.county_name.clone(),
+            table: Some(self.table.digest().to_string()),
+        }
+    }
+}
+
+/// What answers for the county in an evaluation.
+#[derive(Clone, Copy, Debug)]
+pub enum County<'a> {
+    /// No county plugin: the baseline alone.
+    None,
+    /// The answer table in force.
+    Table(&'a Served),
+    /// A county plugin that cannot answer (it did not load, or its table
+    /// could not be materialised): the baseline, with the fault.
+    Unavailable(&'a PluginRef, &'a Fault),
 }
 
 /// The result of one evaluation: enough to replay it exactly.
@@ -387,26 +470,18 @@ pub struct Evaluation {
     pub clamps: Vec<Clamp>,
     /// A plugin fault, if one happened (the result is then the baseline).
     pub fault: Option<Fault>,
-    /// Fuel the plugin used.
-    pub fuel: Option<u64>,
 }
 
-/// Evaluates a person against a baseline catalogue and, optionally, a county
-/// plugin bound to it. Never fails: plugin faults give the baseline.
+/// Evaluates a person against a baseline catalogue and, optionally, the
+/// county's answer table, under the guard. Never fails: a refused or
+/// unavailable county answer gives the baseline. No WebAssembly runs here.
 pub fn evaluate(
     catalogue: &Catalogue,
-    plugin: Option<(&Plugin, &Binding)>,
+    county: County<'_>,
     person: &Person,
     as_of: Date,
 ) -> Evaluation {
     let explained = catalogue.explain(person);
-    let baseline_lines: Vec<Line> = explained
-        .iter()
-        .map(|b| Line {
-            item: b.item as ItemCode,
-            benefit: b.benefit,
-        })
-        .collect();
     let mut evaluation = Evaluation {
         person: *person,
         as_of,
@@ -414,17 +489,17 @@ pub fn evaluate(
             code: catalogue.jurisdiction.code.clone(),
             name: catalogue.jurisdiction.name.clone(),
             edition: catalogue.edition.clone(),
+            digest: catalogue.digest.clone(),
         },
-        plugin: plugin.map(|(p, _)| PluginRef {
-            digest: p.digest().to_string(),
-            county_code: p.description().county_code.clone(),
-            county_name: p.description().county_name.clone(),
-        }),
+        plugin: match county {
+            County::None => None,
+            County::Table(served) => Some(served.plugin_ref()),
+            County::Unavailable(plugin, _) => Some(plugin.clone()),
+        },
         host_version: env!("CARGO_PKG_VERSION").to_string(),
         lines: Vec::new(),
         clamps: Vec::new(),
         fault: None,
-        fuel: None,
     };
     let baseline_line = |b: &catalogue::BaselineLine, status: Status| {
         let item = &catalogue.items[b.item];
@@ -439,37 +514,50 @@ pub fn evaluate(
             legal_basis: item.legal_basis.clone(),
         }
     };
-    let Some((plugin, binding)) = plugin else {
+    let all_baseline = |evaluation: &mut Evaluation, fault: Fault| {
+        evaluation.fault = Some(fault);
         evaluation.lines = explained
             .iter()
             .map(|b| baseline_line(b, Status::Baseline))
             .collect();
-        return evaluation;
     };
-    let mut wire = baseline_lines;
-    binding.to_wire(&mut wire);
-    let read = plugin
-        .evaluate(person, &wire)
-        .map_err(|e| Fault::from_call(&e))
-        .and_then(|answer| {
-            evaluation.fuel = Some(answer.fuel);
-            binding.read(&answer.lines).map_err(|e| Fault {
-                kind: "malformed".into(),
-                message: e.to_string(),
-            })
-        });
-    let read = match read {
-        Ok(read) => read,
-        Err(fault) => {
-            evaluation.fault = Some(fault);
+    let served = match county {
+        County::None => {
             evaluation.lines = explained
                 .iter()
                 .map(|b| baseline_line(b, Status::Baseline))
                 .collect();
             return evaluation;
         }
+        County::Unavailable(_, fault) => {
+            all_baseline(&mut evaluation, fault.clone());
+            return evaluation;
+        }
+        County::Table(served) => served,
     };
-    let county_name = &plugin.description().county_name;
+    let read = match served.table.outcome(person) {
+        Outcome::Lines(lines) => served.binding.read(lines).map_err(|e| Fault {
+            kind: "malformed".into(),
+            message: e.to_string(),
+        }),
+        Outcome::GuestError(m) => Err(Fault {
+            kind: "guest-error".into(),
+            message: m.clone(),
+        }),
+        Outcome::Malformed(m) => Err(Fault {
+            kind: "malformed".into(),
+            message: m.clone(),
+        }),
+    };
+    let read = match read {
+        Ok(read) => read,
+        Err(fault) => {
+            all_baseline(&mut evaluation, fault);
+            return evaluation;
+        }
+    };
+    let description = served.table.description();
+    let county_name = &description.county_name;
     for b in &explained {
         let item = &catalogue.items[b.item];
         let county = read.county_line(b.item);
@@ -525,7 +613,7 @@ pub fn evaluate(
         });
     }
     for (index, benefit) in &read.extras {
-        let Some(extra) = plugin.description().extra_items.get(*index) else {
+        let Some(extra) = description.extra_items.get(*index) else {
             continue;
         };
         evaluation.lines.push(ResultLine {
@@ -554,8 +642,13 @@ impl fmt::Display for Evaluation {
             write!(
                 f,
                 " + {} {} ({})",
-                plugin.county_name, plugin.county_code, plugin.digest
+                escape(&plugin.county_name),
+                escape(&plugin.county_code),
+                plugin.digest
             )?;
+            if let Some(table) = &plugin.table {
+                write!(f, "\nanswer table {table}")?;
+            }
         }
         writeln!(f)?;
         writeln!(
@@ -578,7 +671,8 @@ impl fmt::Display for Evaluation {
             writeln!(
                 f,
                 "plugin fault ({}): {} — the baseline applies",
-                fault.kind, fault.message
+                fault.kind,
+                escape(&fault.message)
             )?;
         }
         if self.lines.is_empty() {
@@ -589,14 +683,14 @@ impl fmt::Display for Evaluation {
                 f,
                 "{:<14} {} [{}] {}: {}",
                 format!("[{}]", status_label(line.status)),
-                line.name,
+                escape(&line.name),
                 line.category.chinese(),
-                line.item,
+                escape(&line.item),
                 line.benefit
             )?;
-            writeln!(f, "{:14}   why: {}", "", line.reason)?;
+            writeln!(f, "{:14}   why: {}", "", escape(&line.reason))?;
             if !line.legal_basis.is_empty() {
-                writeln!(f, "{:14}   basis: {}", "", line.legal_basis)?;
+                writeln!(f, "{:14}   basis: {}", "", escape(&line.legal_basis))?;
             }
         }
         for clamp in &self.clamps {

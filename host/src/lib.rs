@@ -22,6 +22,12 @@
 //! - [`evaluate`]: one evaluation with the guard: baseline lines, county lines,
 //!   the merge that never goes below the baseline, and the explanation of each
 //!   line.
+//! - [`table`]: answer tables — a component's complete answer over the
+//!   person domain, content-addressed; what the proof checks and what
+//!   production serves.
+//! - [`register`]: the jurisdiction register; the baseline of a county is
+//!   its parent's list, chosen by the host.
+//! - [`text`]: escaping and capping text that came from a component.
 //! - [`cli`]: the `qingdan` command line (`catalogue check`, `eval`, `check`,
 //!   `new`, `bench`).
 
@@ -29,5 +35,8 @@ pub mod catalogue;
 pub mod cli;
 pub mod evaluate;
 pub mod model;
+pub mod register;
 pub mod runtime;
+pub mod table;
+pub mod text;
 pub mod verify;

@@ -228,6 +228,9 @@ pub enum PersonError {
 }
 
 const AGES: usize = (MAX_AGE - MIN_AGE) as usize + 1;
+/// Number of values of each person field, in [`Person::index`] order (age,
+/// hukou, ability, assistance, disability, living, family planning, veteran).
+pub const FIELD_VALUES: [usize; 8] = RADIX;
 const RADIX: [usize; 8] = [
     AGES, 2,  // hukou
     6,  // ability
@@ -273,9 +276,18 @@ impl Person {
     /// disability, living, family planning, veteran — most significant
     /// first). Ages outside 60..=120 are clamped.
     pub fn index(&self) -> usize {
-        let age = usize::from(self.age.clamp(MIN_AGE, MAX_AGE) - MIN_AGE);
-        let digits = [
-            age,
+        self.digits()
+            .iter()
+            .zip(RADIX.iter())
+            .fold(0, |acc, (d, r)| acc * r + d)
+    }
+
+    /// The value of each field as a number below [`FIELD_VALUES`] (the age
+    /// counted from [`MIN_AGE`], clamped to the domain), in index order.
+    #[inline]
+    pub fn digits(&self) -> [usize; 8] {
+        [
+            usize::from(self.age.clamp(MIN_AGE, MAX_AGE) - MIN_AGE),
             self.hukou.ordinal(),
             self.ability.ordinal(),
             self.assistance.ordinal(),
@@ -283,11 +295,7 @@ impl Person {
             usize::from(self.living.bits()),
             usize::from(self.family_planning_special),
             usize::from(self.veteran_entitled),
-        ];
-        digits
-            .iter()
-            .zip(RADIX.iter())
-            .fold(0, |acc, (d, r)| acc * r + d)
+        ]
     }
 
     /// The person at position `index` of the domain order; `None` past the end.
@@ -428,6 +436,19 @@ impl Benefit {
         }
     }
 
+    /// Whether the benefit is worth nothing: 0 fen a month, 0 times, a
+    /// one-off of 0 fen with no percentage that can pay (0 % or a 0 cap), a
+    /// voucher of 0 % or with a 0 cap. A right is always worth something.
+    pub fn is_worthless(&self) -> bool {
+        match self {
+            Benefit::MonthlyCash { fen } => *fen == 0,
+            Benefit::Quota(q) => q.count == 0,
+            Benefit::OneOff(o) => o.fixed == 0 && (o.percent == 0 || o.cap == 0),
+            Benefit::Voucher(v) => v.percent == 0 || v.monthly_cap == 0,
+            Benefit::Right => false,
+        }
+    }
+
     /// Whether the benefit is well formed: quota months ≥ 1, percents ≤ 100.
     pub fn check(&self) -> Result<(), String> {
         match self {
@@ -504,6 +525,9 @@ pub enum Shortfall {
     },
     /// Same kind, but lower in at least one figure.
     Lower,
+    /// The county's line is worth nothing (0 fen, 0 times, 0 %), which does
+    /// not meet an item the baseline only requires to be present.
+    Worthless,
 }
 
 impl fmt::Display for Shortfall {
@@ -515,6 +539,9 @@ impl fmt::Display for Shortfall {
                 "the county gives a {county} benefit where the baseline gives a {baseline} benefit"
             ),
             Shortfall::Lower => f.write_str("the county gives less than the baseline"),
+            Shortfall::Worthless => {
+                f.write_str("the county's line is worth nothing (0 fen, 0 times or 0 %)")
+            }
         }
     }
 }

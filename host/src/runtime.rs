@@ -473,6 +473,11 @@ impl Plugin {
         &self.inner.load_log
     }
 
+    /// The limits the plugin runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.core.limits
+    }
+
     /// Evaluates one person in a fresh instance, so nothing leaks from one
     /// elder's evaluation into the next.
     pub fn evaluate(&self, person: &Person, baseline: &[Line]) -> Result<Answer, CallError> {

@@ -1,25 +1,72 @@
-//! The floor proof (DESIGN §2.2): a county plugin is run over the *whole*
-//! person domain — all 1,171,200 persons — and compared with the baseline
+//! The floor proof (DESIGN §2.2, §2.6): a county component is
+//! *materialised* over the whole person domain — all 1,171,200 persons —
+//! into an [`AnswerTable`], and that table is compared with the baseline
 //! catalogue person by person, item by item, with the order "at least as
-//! generous" ([`catalogue::accepts`]). A plugin that passes cannot fall below
-//! the baseline for anybody.
+//! generous" ([`catalogue::accepts`]). The table is what production serves.
 //!
-//! How the work is organised:
+//! # Why what is served is what was proven
 //!
-//! - The domain is cut into chunks; each thread (one per core) takes chunks
-//!   in increasing order and keeps one plugin instance ([`Session`]) for all
-//!   its batches.
-//! - For each person the baseline lines are computed natively; persons with
-//!   the same lines share one entry of the batch's baseline table, and the
-//!   plugin's answers come back interned the same way (WIT `batch`).
-//! - Each distinct (baseline lines, answer) pair of a chunk is compared once;
-//!   its verdict then applies to every person who has that pair.
-//! - A determinism probe evaluates a sample of persons again, each in a fresh
-//!   instance through the single-person export, and compares with the batch
-//!   answers, so a plugin whose answers depend on call history (or whose
-//!   batch and single exports disagree) fails.
-//! - Any trap, limit or guest error is a failure. After the first trap or
-//!   limit the run stops: the faulting person is located and reported.
+//! 1. **The proof is over the table, and the table is what is served.** The
+//!    comparison with the baseline reads every person's outcome *from the
+//!    built table* ([`AnswerTable::outcome`]), the very lookup the guard
+//!    uses at run time ([`crate::evaluate`]). The report carries the
+//!    table's digest (sha256 of its canonical encoding); a stored table is
+//!    only ever read back through [`AnswerTable::decode`], which checks that
+//!    digest and refuses any encoding that is not canonical. So the lines
+//!    an elder gets are, bit for bit, lines the proof compared with the
+//!    baseline for that very person.
+//! 2. **Nothing a component does on the request path matters, because it
+//!    is not there.** No WebAssembly runs to answer an evaluation, a replay
+//!    or a population run. A component that answers its single-person
+//!    export differently from its batch export, depends on batch sizes or
+//!    call history, recognises a sample, or changes its mind later cannot
+//!    change a served answer: the answer was fixed when the table was built.
+//! 3. **Completeness.** The domain is finite and every person's outcome is
+//!    in the table (the build refuses a table with a person missing). The
+//!    domain is the whole input of a component: its person record and the
+//!    baseline lines, which are a function of the person under the edition
+//!    the table is pinned to (its digest is in the table; serving refuses a
+//!    table pinned to another edition). So there is no input the proof did
+//!    not see.
+//! 4. **Determinism is checked, not assumed.** The table is materialised a
+//!    second time, with fresh instances, another person order (a
+//!    permutation), other batch sizes (1 to 8,191) and several batches per
+//!    instance, all derived from the component's and the edition's digests
+//!    (reproducible, and not predictable from inside the component, which
+//!    cannot know its own digest). The two tables must have the same
+//!    digest; otherwise the component is rejected, naming the first person
+//!    (in domain order) whose outcomes differ, and both outcomes. Soundness
+//!    does not rest on this (1–3 hold for any component); it keeps a
+//!    component whose answers depend on how it is asked from being approved
+//!    as if its rules were what the table shows.
+//! 5. **Stable reports.** Each run of batches uses a fresh instance, so
+//!    what a run returns depends only on the component and the run's
+//!    persons, never on which thread ran it or what it ran before. Results
+//!    are taken in run order up to the first event (a fault, the fuel
+//!    budget): every run before it is complete whatever the threads'
+//!    timing, so the same component gives the same report. Counterexamples
+//!    and faults are the smallest persons in domain order. Only the wall-
+//!    clock budget and the timing fields depend on the machine.
+//!
+//! # How the work is organised
+//!
+//! - A *plan* cuts the domain into runs of batches. The first plan is the
+//!   domain in order, one batch of [`Options::batch_size`] persons per run;
+//!   the second is described in point 4 above.
+//! - Each thread (one per core) takes runs in order; a run is one fresh
+//!   instance ([`Session`]) called once per batch. Persons of a batch with
+//!   the same baseline lines share one entry of the batch's baseline table,
+//!   and the component's answers come back interned the same way (WIT
+//!   `batch`).
+//! - A trap or a limit stops the pass; the faulting person is found by
+//!   evaluating the batch's persons alone, in order, each in a fresh
+//!   instance, within the fuel the batch was allowed.
+//! - A guest error or an unreadable answer for one person is an outcome of
+//!   its own in the table ([`Outcome::GuestError`], [`Outcome::Malformed`]):
+//!   the proof fails naming the person, and the guard serves the baseline.
+//! - Budgets: the proof as a whole has a fuel budget and a wall-clock
+//!   budget ([`Options::fuel_budget`], [`Options::wall_budget`]), on top of
+//!   the runtime's per-call limits.
 
 use crate::catalogue::{self, BaselineTable, Catalogue, person_text};
 use crate::evaluate::{Binding, ReadAnswer, fault_kind};
@@ -27,33 +74,51 @@ use crate::model::{
     Ability, Assistance, Benefit, DOMAIN_SIZE, Disability, Hukou, Line, LivingFlag, MAX_AGE,
     MIN_AGE, Person, Shortfall, yuan,
 };
-use crate::runtime::{CallError, Plugin, Session};
+use crate::runtime::{BatchAnswers, CallError, Plugin, Session};
+use crate::table::{AnswerTable, MAX_DICTIONARY_BYTES, MAX_OUTCOMES, Outcome, TableError};
+use crate::text::escape;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::Range;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// Version of the report's JSON schema; bumped on any incompatible change.
-pub const REPORT_SCHEMA: &str = "qingdan.verify-report/1";
+pub const REPORT_SCHEMA: &str = "qingdan.verify-report/2";
+
+/// Default fuel budget of one proof, both passes together: 117 G, that is
+/// 50,000 fuel per person per pass on average. The Rust example plugins use
+/// 1–2 % of it (about 500–1,000 fuel per person in batches); a component
+/// that burns its per-call allowance on every person, or grows its memory
+/// on every call (memory growth is charged as fuel), runs out of it.
+pub const DEFAULT_FUEL_BUDGET: u64 = 2 * DOMAIN_SIZE as u64 * 50_000;
+
+/// Default wall-clock budget of one proof: 120 s, the backstop for what fuel
+/// does not count. The example plugins need well under a second.
+pub const DEFAULT_WALL_BUDGET: Duration = Duration::from_secs(120);
 
 /// How a proof is run.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Threads (each with its own plugin instance). Default: the machine's cores.
     pub threads: usize,
-    /// Persons per batch call. Larger batches amortise the call; smaller ones
-    /// bound the fuel and memory of one call. Default 8192.
+    /// Persons per batch call in the first pass. Larger batches amortise
+    /// the call; smaller ones bound the fuel and memory of one call.
+    /// Default 8192.
     pub batch_size: usize,
-    /// Persons re-evaluated in fresh instances by the determinism probe. Default 2000.
-    pub probe_sample: usize,
     /// Smallest failing persons reported per item. Default 5.
     pub counterexamples: usize,
     /// The fuel limit per person, for the report (the runtime's
     /// [`Limits::fuel_per_evaluation`](crate::runtime::Limits::fuel_per_evaluation)).
     pub fuel_per_person: u64,
+    /// Fuel the whole proof may use ([`DEFAULT_FUEL_BUDGET`]).
+    pub fuel_budget: u64,
+    /// Wall-clock time the whole proof may take ([`DEFAULT_WALL_BUDGET`]).
+    pub wall_budget: Duration,
 }
 
 impl Default for Options {
@@ -63,9 +128,10 @@ impl Default for Options {
                 .map(|n| n.get())
                 .unwrap_or(1),
             batch_size: 8192,
-            probe_sample: 2000,
             counterexamples: 5,
             fuel_per_person: crate::runtime::DEFAULT_FUEL_PER_EVALUATION,
+            fuel_budget: DEFAULT_FUEL_BUDGET,
+            wall_budget: DEFAULT_WALL_BUDGET,
         }
     }
 }
@@ -83,9 +149,9 @@ pub enum VerifyError {
 pub struct Subject {
     /// Plugin digest.
     pub digest: String,
-    /// County code and name.
+    /// County code, as the component describes itself.
     pub county_code: String,
-    /// County name.
+    /// County name, as the component describes itself.
     pub county_name: String,
     /// Baseline code.
     pub baseline_code: String,
@@ -95,6 +161,8 @@ pub struct Subject {
     pub baseline_edition: String,
     /// Baseline file.
     pub baseline_file: String,
+    /// `sha256:` digest of the baseline edition's file.
+    pub baseline_digest: String,
 }
 
 /// A person for whom the county gives less than the baseline.
@@ -123,28 +191,60 @@ pub struct ItemFailure {
     pub counterexamples: Vec<Counterexample>,
 }
 
-/// A plugin fault met during the proof.
+/// A plugin fault met during the proof, at a concrete person.
 #[derive(Clone, Debug, Serialize)]
 pub struct FaultRecord {
-    /// The person being evaluated, when known.
-    pub person: Option<Person>,
-    /// Fault kind (`out-of-fuel`, `trap`, `guest-error`, `malformed`, …).
+    /// The person being evaluated (the smallest in domain order).
+    pub person: Person,
+    /// Fault kind (`out-of-fuel`, `trap`, `guest-error`, `malformed`,
+    /// `too-many-answers`, `fuel-budget`, `wall-budget`, …).
     pub kind: String,
     /// What happened.
     pub message: String,
 }
 
-/// A person whose answer in a fresh instance differs from the batch answer.
+/// The first person whose outcome differs between the two materialisations.
 #[derive(Clone, Debug, Serialize)]
 pub struct Mismatch {
     /// The person.
     pub person: Person,
-    /// Lines answered in the batch.
-    pub batch: Vec<Line>,
-    /// Lines answered in a fresh instance (empty when it faulted).
-    pub fresh: Vec<Line>,
-    /// Fault in the fresh instance, if any.
-    pub fresh_fault: Option<String>,
+    /// The outcome in the first pass.
+    pub first: String,
+    /// The outcome in the second pass (or its fault).
+    pub second: String,
+}
+
+/// The second materialisation.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Determinism {
+    /// Seed of the second pass's order and batch sizes (hex), derived from
+    /// the component's and the edition's digests.
+    pub seed: String,
+    /// Batch calls in the second pass.
+    pub batches: usize,
+    /// Fresh instances (runs) in the second pass.
+    pub runs: usize,
+    /// Digest of the second table, when the pass completed.
+    pub second_table: Option<String>,
+    /// Persons whose outcome differs between the passes.
+    pub differing: u64,
+    /// The first of them in domain order.
+    pub mismatch: Option<Mismatch>,
+}
+
+/// The materialised table.
+#[derive(Clone, Debug, Serialize)]
+pub struct TableInfo {
+    /// `sha256:` digest of its canonical encoding.
+    pub digest: String,
+    /// Size of the encoding in bytes.
+    pub bytes: usize,
+    /// Distinct outcomes.
+    pub outcomes: usize,
+    /// Cells of the grid.
+    pub cells: usize,
+    /// Classes of each person field.
+    pub classes: [usize; 8],
 }
 
 /// Who is concerned by a change, summarised field by field: each field lists
@@ -210,14 +310,14 @@ pub struct Changes {
 /// Fuel statistics.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct FuelStats {
-    /// Mean fuel per person over the batches.
-    pub batch_mean_per_person: u64,
-    /// Maximum fuel of one person in the fresh-instance sample.
-    pub sample_max: u64,
-    /// 99th percentile in the fresh-instance sample.
-    pub sample_p99: u64,
-    /// Sample size.
-    pub sample_size: usize,
+    /// Fuel of the first pass (deterministic for a given component and edition).
+    pub first_pass: u64,
+    /// Fuel of the second pass.
+    pub second_pass: u64,
+    /// Mean fuel per person in the first pass.
+    pub mean_per_person: u64,
+    /// The proof's fuel budget.
+    pub budget: u64,
     /// The limit per person.
     pub limit_per_person: u64,
 }
@@ -229,31 +329,1071 @@ pub struct Report {
     pub schema: &'static str,
     /// Plugin and baseline.
     pub subject: Subject,
-    /// Whether the plugin passed: no item below the baseline for anybody, no
-    /// fault, no nondeterminism.
+    /// Whether the plugin passed: a complete table, no item below the
+    /// baseline for anybody, no fault, the same table twice.
     pub passed: bool,
-    /// Persons evaluated (the whole domain unless a fault stopped the run).
+    /// Persons materialised in the first pass (the whole domain unless a
+    /// fault or a budget stopped it).
     pub persons: u64,
     /// Size of the domain.
     pub domain: u64,
+    /// The table proven (and served), when the first pass completed.
+    pub table: Option<TableInfo>,
     /// Items where the county falls below the baseline.
     pub failures: Vec<ItemFailure>,
-    /// Plugin faults (traps, limits, malformed answers, guest errors).
+    /// Faults, smallest persons first.
     pub faults: Vec<FaultRecord>,
     /// Number of persons that met a fault.
     pub fault_count: u64,
-    /// Determinism probe mismatches.
-    pub mismatches: Vec<Mismatch>,
-    /// Persons probed in fresh instances.
-    pub probed: usize,
+    /// The second materialisation.
+    pub determinism: Determinism,
     /// What the county changes.
     pub changes: Changes,
     /// Fuel.
     pub fuel: FuelStats,
-    /// Wall-clock time of the proof, milliseconds.
-    pub elapsed_ms: u64,
+    /// Wall-clock times: the only part of a report that varies from run to
+    /// run of the same component.
+    pub timing: Timing,
     /// Threads used.
     pub threads: usize,
+}
+
+/// Wall-clock times of a proof, in milliseconds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Timing {
+    /// The whole proof.
+    pub total_ms: u64,
+    /// The first materialisation (and the table built from it).
+    pub first_pass_ms: u64,
+    /// The comparison of the table with the baseline.
+    pub check_ms: u64,
+    /// The second materialisation and the comparison of the two tables.
+    pub second_pass_ms: u64,
+}
+
+/// A proof's report and, when the first pass completed and the second
+/// agreed, the table it proved: the table to serve.
+#[derive(Clone, Debug)]
+pub struct Proof {
+    /// The report.
+    pub report: Report,
+    /// The table proven (`None` when it could not be materialised or the
+    /// second materialisation disagreed).
+    pub table: Option<AnswerTable>,
+}
+
+/// How one pass cuts the domain: `order[pos]` is the person at position
+/// `pos` (identity when `None`); each run is a list of position ranges,
+/// one per batch, evaluated in one fresh instance.
+struct Plan {
+    order: Option<Vec<u32>>,
+    runs: Vec<Vec<Range<usize>>>,
+}
+
+impl Plan {
+    fn in_order(batch: usize) -> Plan {
+        let batch = batch.max(1);
+        let runs = (0..DOMAIN_SIZE.div_ceil(batch))
+            .map(|c| {
+                let batch_of_run = c * batch..((c + 1) * batch).min(DOMAIN_SIZE);
+                vec![batch_of_run]
+            })
+            .collect();
+        Plan { order: None, runs }
+    }
+
+    /// A permutation of the domain, batches of 1 to 8,191 persons (sizes
+    /// spread over every power of two), 1 to 6 batches per instance.
+    fn shuffled(seed: u64) -> Plan {
+        let mut rng = SplitMix(seed);
+        let mut order: Vec<u32> = (0..DOMAIN_SIZE as u32).collect();
+        for i in (1..order.len()).rev() {
+            let j = (rng.next() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        let mut runs = Vec::new();
+        let mut pos = 0;
+        while pos < DOMAIN_SIZE {
+            let batches = 1 + (rng.next() % 6) as usize;
+            let mut run = Vec::with_capacity(batches);
+            for _ in 0..batches {
+                if pos >= DOMAIN_SIZE {
+                    break;
+                }
+                let exp = rng.next() % 13;
+                let size = (1usize << exp) + (rng.next() % (1 << exp)) as usize;
+                let end = (pos + size).min(DOMAIN_SIZE);
+                run.push(pos..end);
+                pos = end;
+            }
+            runs.push(run);
+        }
+        Plan {
+            order: Some(order),
+            runs,
+        }
+    }
+
+    fn person(&self, pos: usize) -> usize {
+        match &self.order {
+            Some(order) => order[pos] as usize,
+            None => pos,
+        }
+    }
+
+    fn first_person(&self, run: usize) -> usize {
+        self.runs
+            .get(run)
+            .and_then(|r| r.first())
+            .map_or(0, |b| self.person(b.start))
+    }
+
+    fn batches(&self) -> usize {
+        self.runs.iter().map(Vec::len).sum()
+    }
+}
+
+/// The generator of the second plan: SplitMix64, small and well mixed.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// The seed of the second pass: from the component's and the edition's
+/// digests, so it is the same every time for one (component, edition).
+fn second_seed(plugin: &str, baseline: &str) -> u64 {
+    let mut h = Sha256::new();
+    h.update(b"qingdan second materialisation\0");
+    h.update(plugin.as_bytes());
+    h.update(b"\0");
+    h.update(baseline.as_bytes());
+    let d = h.finalize();
+    let mut seed = [0u8; 8];
+    seed.copy_from_slice(&d[..8]);
+    u64::from_le_bytes(seed)
+}
+
+/// What the second pass found in one run: the run, how many persons differ
+/// from the first table, and the smallest of them with its outcome.
+type RunDifference = (usize, u64, Option<(usize, Outcome)>);
+
+/// Per item: persons below the baseline, and the smallest of them with the
+/// lines compared.
+type ItemShortfalls = (u64, Vec<Below>);
+
+/// A fault that stopped a run: the person, its kind and message.
+#[derive(Clone, Debug)]
+struct Stop {
+    person: usize,
+    kind: String,
+    message: String,
+}
+
+/// What one run gives back: every person's outcome (ids into `outcomes`,
+/// local to the run), its fuel, and the fault that stopped it, if any.
+struct RunResult {
+    persons: Vec<u32>,
+    ids: Vec<u32>,
+    outcomes: Vec<Outcome>,
+    fuel: u64,
+    stop: Option<Stop>,
+}
+
+/// What the threads share during one pass.
+struct Pass<'a> {
+    plugin: &'a Plugin,
+    binding: &'a Binding,
+    table: &'a BaselineTable,
+    wire: &'a [Vec<Line>],
+    plan: &'a Plan,
+    next: AtomicUsize,
+    stop: AtomicBool,
+    fuel: &'a AtomicU64,
+    fuel_budget: u64,
+    /// Fuel spent by earlier passes (counted against the same budget).
+    fuel_before: u64,
+    wall_budget: Duration,
+    deadline: Instant,
+    done: &'a AtomicUsize,
+    progress: &'a (dyn Fn(usize, usize) + Sync),
+}
+
+/// Interns outcomes: equal outcomes get one id.
+#[derive(Default)]
+struct Interner {
+    // The keys come from the component: a hasher with random keys, so that
+    // no component can make interning quadratic with colliding answers.
+    ids: HashMap<Outcome, u32>,
+    outcomes: Vec<Outcome>,
+    bytes: usize,
+}
+
+impl Interner {
+    fn intern(&mut self, outcome: Outcome) -> u32 {
+        if let Some(id) = self.ids.get(&outcome) {
+            return *id;
+        }
+        let id = self.outcomes.len() as u32;
+        self.bytes += outcome_bytes(&outcome);
+        self.outcomes.push(outcome.clone());
+        self.ids.insert(outcome, id);
+        id
+    }
+
+    fn too_large(&self) -> bool {
+        self.outcomes.len() > MAX_OUTCOMES || self.bytes > MAX_DICTIONARY_BYTES
+    }
+}
+
+/// An upper bound of the bytes an outcome takes in memory and in a table.
+fn outcome_bytes(o: &Outcome) -> usize {
+    match o {
+        Outcome::Lines(lines) => 8 + lines.len() * std::mem::size_of::<Line>(),
+        Outcome::GuestError(m) | Outcome::Malformed(m) => 8 + m.len(),
+    }
+}
+
+/// Reads one answer of a batch into an outcome.
+fn outcome_of(binding: &Binding, lines: &[Line]) -> Outcome {
+    match binding.read(lines) {
+        Ok(_) => {
+            let mut lines = lines.to_vec();
+            lines.sort_by_key(|l| l.item);
+            Outcome::Lines(lines)
+        }
+        Err(e) => Outcome::Malformed(e.to_string()),
+    }
+}
+
+/// The batch's baseline sets and persons, built from positions of the plan.
+struct BatchInput {
+    sets: Vec<Vec<Line>>,
+    persons: Vec<(Person, u32)>,
+    indices: Vec<u32>,
+}
+
+impl Pass<'_> {
+    fn batch_input(
+        &self,
+        range: Range<usize>,
+        local: &mut [u32],
+        used: &mut Vec<u32>,
+    ) -> BatchInput {
+        const NONE: u32 = u32::MAX;
+        for g in used.drain(..) {
+            local[g as usize] = NONE;
+        }
+        let mut input = BatchInput {
+            sets: Vec::new(),
+            persons: Vec::with_capacity(range.len()),
+            indices: Vec::with_capacity(range.len()),
+        };
+        for pos in range {
+            let index = self.plan.person(pos);
+            let Some(person) = Person::from_index(index) else {
+                continue;
+            };
+            let global = self.table.set_of(&person);
+            let slot = &mut local[global as usize];
+            if *slot == NONE {
+                *slot = input.sets.len() as u32;
+                used.push(global);
+                input.sets.push(self.wire[global as usize].clone());
+            }
+            input.persons.push((person, *slot));
+            input.indices.push(index as u32);
+        }
+        input
+    }
+
+    /// Runs one run of the plan in a fresh instance.
+    fn execute(&self, run: usize, local: &mut [u32], used: &mut Vec<u32>) -> RunResult {
+        let mut result = RunResult {
+            persons: Vec::new(),
+            ids: Vec::new(),
+            outcomes: Vec::new(),
+            fuel: 0,
+            stop: None,
+        };
+        let mut interner = Interner::default();
+        let batches = self.plan.runs.get(run).map(Vec::as_slice).unwrap_or(&[]);
+        let mut session: Option<Session> = None;
+        for (b, range) in batches.iter().enumerate() {
+            let input = self.batch_input(range.clone(), local, used);
+            if session.is_none() {
+                match self.plugin.session() {
+                    Ok(s) => session = Some(s),
+                    Err(e) => {
+                        result.stop = Some(stop_at(&input, 0, &e));
+                        break;
+                    }
+                }
+            }
+            let Some(current) = session.as_mut() else {
+                break;
+            };
+            match current.evaluate_batch(&input.sets, &input.persons) {
+                Ok(answers) => {
+                    result.fuel += answers.fuel;
+                    self.take(&answers, &input, &mut interner, &mut result);
+                }
+                Err(e) => {
+                    let (stop, fuel) = self.locate(&input, &e, b > 0);
+                    result.fuel += fuel;
+                    result.stop = Some(stop);
+                    break;
+                }
+            }
+            if interner.too_large() {
+                break;
+            }
+        }
+        result.outcomes = interner.outcomes;
+        result
+    }
+
+    fn take(
+        &self,
+        answers: &BatchAnswers,
+        input: &BatchInput,
+        interner: &mut Interner,
+        result: &mut RunResult,
+    ) {
+        let mut erred: FastMap<u32, &str> = FastMap::default();
+        for (at, message) in &answers.errors {
+            erred.insert(*at, message.as_str());
+        }
+        // One outcome per distinct answer of the batch.
+        let mut read: Vec<Option<u32>> = vec![None; answers.answers.len()];
+        for (at, (outcome, index)) in answers.outcomes.iter().zip(&input.indices).enumerate() {
+            let id = match erred.get(&(at as u32)) {
+                Some(message) => interner.intern(Outcome::GuestError((*message).to_string())),
+                None => {
+                    let slot = read.get_mut(*outcome as usize);
+                    match slot {
+                        Some(Some(id)) => *id,
+                        Some(slot) => {
+                            let lines = &answers.answers[*outcome as usize];
+                            let id = interner.intern(outcome_of(self.binding, lines));
+                            *slot = Some(id);
+                            id
+                        }
+                        // The runtime checked every outcome index; a
+                        // missing one is read as an empty answer's fault.
+                        None => interner.intern(Outcome::Malformed(format!(
+                            "outcome index {outcome} is past the {} answers",
+                            answers.answers.len()
+                        ))),
+                    }
+                }
+            };
+            result.persons.push(*index);
+            result.ids.push(id);
+        }
+    }
+
+    /// After a batch faulted: the first person of the batch that faults
+    /// alone (each in a fresh instance), within the fuel the batch was
+    /// allowed. Returns the stop and the fuel spent looking.
+    fn locate(&self, input: &BatchInput, error: &CallError, after_others: bool) -> (Stop, u64) {
+        let allowance = self.plugin.limits().fuel_for(input.persons.len()).max(1);
+        let mut spent = 0u64;
+        for (at, (person, set)) in input.persons.iter().enumerate() {
+            if spent >= allowance {
+                break;
+            }
+            let Some(lines) = input.sets.get(*set as usize) else {
+                continue;
+            };
+            let alone = self
+                .plugin
+                .session()
+                .and_then(|mut s| s.evaluate_batch(std::slice::from_ref(lines), &[(*person, 0)]));
+            match alone {
+                Ok(answers) => spent += answers.fuel,
+                Err(e) => {
+                    spent += fuel_of(&e, &self.plugin.limits().fuel_for(1));
+                    return (stop_at(input, at, &e), spent);
+                }
+            }
+        }
+        let how = if after_others {
+            "after earlier batches in the same instance"
+        } else {
+            "as a whole"
+        };
+        let mut stop = stop_at(input, 0, error);
+        stop.message = format!(
+            "the batch of {} persons faulted {how}, and none of its first persons faults alone: {}",
+            input.persons.len(),
+            stop.message
+        );
+        (stop, spent)
+    }
+}
+
+/// The fuel a failed call used, as far as the error tells.
+fn fuel_of(e: &CallError, allowance: &u64) -> u64 {
+    match e {
+        CallError::OutOfFuel { limit } => *limit,
+        _ => *allowance,
+    }
+}
+
+fn stop_at(input: &BatchInput, at: usize, e: &CallError) -> Stop {
+    Stop {
+        person: input.indices.get(at).copied().unwrap_or(0) as usize,
+        kind: fault_kind(e).to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// How a pass ended.
+enum PassEnd {
+    /// Every run completed.
+    Complete,
+    /// Stopped at a fault, a budget or the answer cap, in this run.
+    Stopped(FaultRecord, usize),
+}
+
+/// Runs a pass on `threads` threads; `merge(run, result)` is called for
+/// each completed run (in completion order, under a lock). Returns how
+/// the pass ended, judged in run order (see the module docs, point 5).
+fn run_pass(
+    pass: &Pass<'_>,
+    threads: usize,
+    merge: &mut (dyn FnMut(usize, RunResult) -> bool + Send),
+) -> (PassEnd, Vec<u64>) {
+    struct Summary {
+        fuel: u64,
+        stop: Option<Stop>,
+        too_large: bool,
+    }
+    let summaries: Mutex<Vec<Option<Summary>>> =
+        Mutex::new((0..pass.plan.runs.len()).map(|_| None).collect());
+    let merge = Mutex::new(merge);
+    let wire_sets = pass.wire.len();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| {
+                let mut local = vec![u32::MAX; wire_sets];
+                let mut used = Vec::new();
+                loop {
+                    // Checked before taking a run, never after: the runs
+                    // taken are always a prefix of the plan, all executed.
+                    if pass.stop.load(Ordering::Relaxed)
+                        || pass.fuel.load(Ordering::Relaxed) > pass.fuel_budget
+                        || Instant::now() > pass.deadline
+                    {
+                        pass.stop.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                    let run = pass.next.fetch_add(1, Ordering::Relaxed);
+                    if run >= pass.plan.runs.len() {
+                        break;
+                    }
+                    let result = pass.execute(run, &mut local, &mut used);
+                    let persons = result.persons.len();
+                    pass.fuel.fetch_add(result.fuel, Ordering::Relaxed);
+                    let mut summary = Summary {
+                        fuel: result.fuel,
+                        stop: result.stop.clone(),
+                        too_large: false,
+                    };
+                    if summary.stop.is_some() {
+                        pass.stop.store(true, Ordering::Relaxed);
+                    }
+                    if let Ok(mut merge) = merge.lock()
+                        && !(*merge)(run, result)
+                    {
+                        summary.too_large = true;
+                        pass.stop.store(true, Ordering::Relaxed);
+                    }
+                    if let Ok(mut all) = summaries.lock()
+                        && let Some(slot) = all.get_mut(run)
+                    {
+                        *slot = Some(summary);
+                    }
+                    let done = pass.done.fetch_add(persons, Ordering::Relaxed) + persons;
+                    (pass.progress)(done, 2 * DOMAIN_SIZE);
+                }
+            });
+        }
+    });
+    let summaries = summaries.into_inner().unwrap_or_default();
+    let too_large = summaries.iter().flatten().any(|s| s.too_large);
+    let fuels: Vec<u64> = summaries
+        .iter()
+        .map(|s| s.as_ref().map_or(0, |s| s.fuel))
+        .collect();
+    let mut fuel = 0u64;
+    for (run, summary) in summaries.iter().enumerate() {
+        let Some(summary) = summary else {
+            // The first run not executed. Too many answers stopped the pass
+            // (the caller names the person), or the wall-clock budget did.
+            let person = pass.plan.first_person(run);
+            if too_large {
+                return (
+                    PassEnd::Stopped(
+                        FaultRecord {
+                            person: person_or_first(person),
+                            kind: "too-many-answers".into(),
+                            message: format!(
+                                "the component gives more than {MAX_OUTCOMES} distinct answers (or more than {} MiB of them) over the domain",
+                                MAX_DICTIONARY_BYTES >> 20
+                            ),
+                        },
+                        run,
+                    ),
+                    fuels,
+                );
+            }
+            return (
+                PassEnd::Stopped(
+                    FaultRecord {
+                        person: person_or_first(person),
+                        kind: "wall-budget".into(),
+                        message: format!(
+                            "the proof ran out of its wall-clock budget of {} s before this batch",
+                            pass.wall_budget.as_secs()
+                        ),
+                    },
+                    run,
+                ),
+                fuels,
+            );
+        };
+        fuel += summary.fuel;
+        if let Some(stop) = &summary.stop {
+            return (
+                PassEnd::Stopped(
+                    FaultRecord {
+                        person: person_or_first(stop.person),
+                        kind: stop.kind.clone(),
+                        message: stop.message.clone(),
+                    },
+                    run,
+                ),
+                fuels,
+            );
+        }
+        if pass.fuel_before + fuel > pass.fuel_budget {
+            return (
+                PassEnd::Stopped(
+                    FaultRecord {
+                        person: person_or_first(pass.plan.first_person(run)),
+                        kind: "fuel-budget".into(),
+                        message: format!(
+                            "the proof used {} fuel by the end of this run of batches, over its budget of {}",
+                            pass.fuel_before + fuel,
+                            pass.fuel_budget
+                        ),
+                    },
+                    run,
+                ),
+                fuels,
+            );
+        }
+    }
+    (PassEnd::Complete, fuels)
+}
+
+/// The first person (domain order) at whom the distinct outcomes of the
+/// persons so far exceed the caps.
+fn crossing(ids: &[u32], global: &Interner) -> Option<usize> {
+    let mut seen = vec![false; global.outcomes.len()];
+    let (mut count, mut bytes) = (0usize, 0usize);
+    for (index, id) in ids.iter().enumerate() {
+        let slot = seen.get_mut(*id as usize)?;
+        if !*slot {
+            *slot = true;
+            count += 1;
+            bytes += global.outcomes.get(*id as usize).map_or(0, outcome_bytes);
+            if count > MAX_OUTCOMES || bytes > MAX_DICTIONARY_BYTES {
+                return Some(index);
+            }
+        }
+    }
+    None
+}
+
+fn ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn person_or_first(index: usize) -> Person {
+    Person::from_index(index).unwrap_or_else(|| Person::aged(MIN_AGE))
+}
+
+/// Runs the proof of `plugin` against `catalogue` over the whole domain,
+/// twice, and returns the report with the table proven.
+/// `progress(done, total)` is called after each run (`total` counts both
+/// passes).
+pub fn verify(
+    plugin: &Plugin,
+    catalogue: &Catalogue,
+    options: &Options,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Proof, VerifyError> {
+    let started = Instant::now();
+    let binding = Binding::new(catalogue, plugin.description())?;
+    let threads = options.threads.max(1);
+    let table = BaselineTable::new(catalogue);
+    let wire: Vec<Vec<Line>> = table
+        .sets()
+        .iter()
+        .map(|set| {
+            let mut set = set.clone();
+            binding.to_wire(&mut set);
+            set
+        })
+        .collect();
+    let fuel = AtomicU64::new(0);
+    let done = AtomicUsize::new(0);
+    let deadline = started + options.wall_budget;
+    let description = plugin.description();
+    let seed = second_seed(plugin.digest(), &catalogue.digest);
+    let mut report = Report {
+        schema: REPORT_SCHEMA,
+        subject: Subject {
+            digest: plugin.digest().to_string(),
+            county_code: description.county_code.clone(),
+            county_name: description.county_name.clone(),
+            baseline_code: catalogue.jurisdiction.code.clone(),
+            baseline_name: catalogue.jurisdiction.name.clone(),
+            baseline_edition: catalogue.edition.clone(),
+            baseline_file: catalogue.path.display().to_string(),
+            baseline_digest: catalogue.digest.clone(),
+        },
+        passed: false,
+        persons: 0,
+        domain: DOMAIN_SIZE as u64,
+        table: None,
+        failures: Vec::new(),
+        faults: Vec::new(),
+        fault_count: 0,
+        determinism: Determinism {
+            seed: format!("{seed:016x}"),
+            ..Determinism::default()
+        },
+        changes: Changes::default(),
+        fuel: FuelStats {
+            budget: options.fuel_budget,
+            limit_per_person: options.fuel_per_person,
+            ..FuelStats::default()
+        },
+        timing: Timing::default(),
+        threads,
+    };
+
+    // First pass: the domain in order.
+    let first_plan = Plan::in_order(options.batch_size);
+    let first = Pass {
+        plugin,
+        binding: &binding,
+        table: &table,
+        wire: &wire,
+        plan: &first_plan,
+        next: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+        fuel: &fuel,
+        fuel_budget: options.fuel_budget,
+        fuel_before: 0,
+        wall_budget: options.wall_budget,
+        deadline,
+        done: &done,
+        progress,
+    };
+    let mut ids = vec![u32::MAX; DOMAIN_SIZE];
+    let mut global = Interner::default();
+    let (end, first_fuels) = run_pass(&first, threads, &mut |_, run: RunResult| {
+        let remap: Vec<u32> = run.outcomes.into_iter().map(|o| global.intern(o)).collect();
+        for (person, id) in run.persons.iter().zip(&run.ids) {
+            if let (Some(slot), Some(global)) =
+                (ids.get_mut(*person as usize), remap.get(*id as usize))
+            {
+                *slot = *global;
+            }
+        }
+        !global.too_large()
+    });
+    let end = match end {
+        PassEnd::Complete if global.too_large() => PassEnd::Stopped(
+            FaultRecord {
+                person: person_or_first(0),
+                kind: String::new(),
+                message: String::new(),
+            },
+            usize::MAX,
+        ),
+        other => other,
+    };
+    let end = match end {
+        PassEnd::Stopped(mut fault, run) if global.too_large() => {
+            // Name the person at whom, in domain order, the answers first
+            // become too many: the runs taken are a prefix of the plan,
+            // all complete, so this does not depend on the threads.
+            let batch = options.batch_size.max(1);
+            match crossing(&ids, &global) {
+                Some(index) if index / batch <= run => {
+                    fault.person = person_or_first(index);
+                    fault.kind = "too-many-answers".into();
+                    fault.message = format!(
+                        "from this person on (in domain order) the component has given more than {MAX_OUTCOMES} distinct answers (or more than {} MiB of them)",
+                        MAX_DICTIONARY_BYTES >> 20
+                    );
+                    PassEnd::Stopped(fault, index / batch)
+                }
+                _ => PassEnd::Stopped(fault, run),
+            }
+        }
+        other => other,
+    };
+    // What the report counts stops at the pass's first event, so that it
+    // does not depend on how far other threads got.
+    let upto = match &end {
+        PassEnd::Complete => first_plan.runs.len(),
+        // A run the wall-clock budget left out was not materialised.
+        PassEnd::Stopped(f, run) if f.kind == "wall-budget" => *run,
+        PassEnd::Stopped(_, run) => run.saturating_add(1).min(first_plan.runs.len()),
+    };
+    let first_fuel: u64 = first_fuels[..upto].iter().sum();
+    report.fuel.first_pass = first_fuel;
+    report.persons = first_plan.runs[..upto]
+        .iter()
+        .flatten()
+        .map(|b| b.len() as u64)
+        .sum();
+    report.fuel.mean_per_person = first_fuel / report.persons.max(1);
+    if let PassEnd::Stopped(fault, _) = end {
+        report.fault_count = 1;
+        report.faults.push(fault);
+        report.timing.total_ms = ms(started);
+        return Ok(Proof {
+            report,
+            table: None,
+        });
+    }
+    let built = AnswerTable::build(
+        plugin.digest(),
+        &catalogue.digest,
+        description,
+        &ids,
+        &global.outcomes,
+    );
+    drop(global);
+    let proven = match built {
+        Ok(t) => t,
+        Err(e) => {
+            let index = match &e {
+                TableError::Incomplete { index } => *index,
+                _ => 0,
+            };
+            report.fault_count = 1;
+            report.faults.push(FaultRecord {
+                person: person_or_first(index),
+                kind: "table".into(),
+                message: e.to_string(),
+            });
+            report.timing.total_ms = ms(started);
+            return Ok(Proof {
+                report,
+                table: None,
+            });
+        }
+    };
+    report.timing.first_pass_ms = ms(started);
+    report.table = Some(TableInfo {
+        digest: proven.digest().to_string(),
+        bytes: proven.encoded().len(),
+        outcomes: proven.outcomes().len(),
+        cells: proven.cells(),
+        classes: proven.class_counts(),
+    });
+
+    // The comparison with the baseline, over the table itself.
+    let checking = Instant::now();
+    check_table(catalogue, &binding, &table, &proven, options, &mut report);
+    report.timing.check_ms = ms(checking);
+    let second_started = Instant::now();
+
+    // Second pass: another order, other batch sizes, several batches per
+    // fresh instance; every person compared with the first table.
+    let second_plan = Plan::shuffled(seed);
+    report.determinism.batches = second_plan.batches();
+    report.determinism.runs = second_plan.runs.len();
+    let second = Pass {
+        plan: &second_plan,
+        fuel_before: first_fuel,
+        next: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+        ..first
+    };
+    let known: HashMap<&Outcome, u32> = proven
+        .outcomes()
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o, i as u32))
+        .collect();
+    let mut second_ids = vec![u32::MAX; DOMAIN_SIZE];
+    // Per run: the smallest differing person and its second outcome.
+    let mut differing: Vec<RunDifference> = Vec::new();
+    let (end, second_fuels) = run_pass(&second, threads, &mut |run_no, run: RunResult| {
+        let mut count = 0u64;
+        let mut smallest: Option<(usize, Outcome)> = None;
+        for (person, id) in run.persons.iter().zip(&run.ids) {
+            let Some(outcome) = run.outcomes.get(*id as usize) else {
+                continue;
+            };
+            let index = *person as usize;
+            match known.get(outcome) {
+                Some(known_id) if u32::from(proven.id_at(index)) == *known_id => {
+                    if let Some(slot) = second_ids.get_mut(index) {
+                        *slot = *known_id;
+                    }
+                }
+                found => {
+                    if let (Some(slot), Some(id)) = (second_ids.get_mut(index), found) {
+                        *slot = *id;
+                    }
+                    count += 1;
+                    if smallest.as_ref().is_none_or(|(i, _)| index < *i) {
+                        smallest = Some((index, outcome.clone()));
+                    }
+                }
+            }
+        }
+        differing.push((run_no, count, smallest));
+        true
+    });
+    let upto = match &end {
+        PassEnd::Complete => second_plan.runs.len(),
+        PassEnd::Stopped(_, run) => run.saturating_add(1).min(second_plan.runs.len()),
+    };
+    report.fuel.second_pass = second_fuels[..upto].iter().sum();
+    // Only runs before the pass's first event count (module docs, point 5).
+    let stopped_at = match &end {
+        PassEnd::Complete => usize::MAX,
+        PassEnd::Stopped(_, run) => *run,
+    };
+    let mut first_difference: Option<(usize, String)> = None;
+    for (run, count, smallest) in differing {
+        if run >= stopped_at {
+            continue;
+        }
+        report.determinism.differing += count;
+        if let Some((index, outcome)) = smallest
+            && first_difference.as_ref().is_none_or(|(i, _)| index < *i)
+        {
+            first_difference = Some((index, outcome.to_string()));
+        }
+    }
+    if let PassEnd::Stopped(fault, _) = &end {
+        let index = fault.person.index();
+        report.determinism.differing += 1;
+        if first_difference.as_ref().is_none_or(|(i, _)| index < *i) {
+            first_difference = Some((
+                index,
+                format!("fault ({}): {}", fault.kind, escape(&fault.message)),
+            ));
+        }
+        if matches!(fault.kind.as_str(), "fuel-budget" | "wall-budget") {
+            report.fault_count += 1;
+            report.faults.push(fault.clone());
+        }
+    }
+    let mut served = Some(proven);
+    match first_difference {
+        Some((index, second)) => {
+            let person = person_or_first(index);
+            report.determinism.mismatch = Some(Mismatch {
+                person,
+                first: served
+                    .as_ref()
+                    .map(|t| t.outcome(&person).to_string())
+                    .unwrap_or_default(),
+                second,
+            });
+            served = None;
+        }
+        None => {
+            if let Some(t) = &served {
+                match AnswerTable::build(
+                    plugin.digest(),
+                    &catalogue.digest,
+                    description,
+                    &second_ids,
+                    t.outcomes(),
+                ) {
+                    Ok(second) => {
+                        report.determinism.second_table = Some(second.digest().to_string());
+                        if second.digest() != t.digest() {
+                            served = None;
+                        }
+                    }
+                    Err(_) => served = None,
+                }
+            }
+        }
+    }
+    report.timing.second_pass_ms = ms(second_started);
+    report.passed = served.is_some()
+        && report.failures.is_empty()
+        && report.fault_count == 0
+        && report.determinism.mismatch.is_none()
+        && report.persons == DOMAIN_SIZE as u64;
+    report.timing.total_ms = ms(started);
+    Ok(Proof {
+        report,
+        table: served,
+    })
+}
+
+/// Compares every person's outcome in `proven` with the baseline: the
+/// failures (smallest persons first), the faults (refused outcomes) and
+/// the changes.
+fn check_table(
+    catalogue: &Catalogue,
+    binding: &Binding,
+    baseline: &BaselineTable,
+    proven: &AnswerTable,
+    options: &Options,
+    report: &mut Report,
+) {
+    let k = options.counterexamples;
+    let read: Vec<Result<ReadAnswer, String>> = proven
+        .outcomes()
+        .iter()
+        .map(|o| match o {
+            Outcome::Lines(lines) => binding.read(lines).map_err(|e| e.to_string()),
+            Outcome::GuestError(m) | Outcome::Malformed(m) => Err(m.clone()),
+        })
+        .collect();
+    let mut failures: Vec<ItemShortfalls> = vec![(0, Vec::new()); catalogue.items.len()];
+    let mut changes: FastMap<(ChangeKind, usize), ChangeStat> = FastMap::default();
+    let mut verdicts: FastMap<(u32, u16), Verdict> = FastMap::default();
+    for (index, person) in Person::domain().enumerate() {
+        let id = proven.id_of(&person);
+        let outcome = &proven.outcomes()[usize::from(id)];
+        if let Some(kind) = outcome.fault_kind() {
+            report.fault_count += 1;
+            if report.faults.len() < k {
+                let message = match outcome {
+                    Outcome::GuestError(m) | Outcome::Malformed(m) => m.clone(),
+                    Outcome::Lines(_) => String::new(),
+                };
+                report.faults.push(FaultRecord {
+                    person,
+                    kind: kind.into(),
+                    message,
+                });
+            }
+            continue;
+        }
+        let set = baseline.set_of(&person);
+        let verdict = verdicts.entry((set, id)).or_insert_with(|| {
+            compare(
+                catalogue,
+                &baseline.sets()[set as usize],
+                &read[usize::from(id)],
+            )
+        });
+        if let Some(problem) = &verdict.malformed {
+            report.fault_count += 1;
+            if report.faults.len() < k {
+                report.faults.push(FaultRecord {
+                    person,
+                    kind: "malformed".into(),
+                    message: problem.clone(),
+                });
+            }
+            continue;
+        }
+        for (item, b, c, shortfall) in &verdict.failures {
+            let (count, smallest) = &mut failures[*item];
+            *count += 1;
+            if smallest.len() < k {
+                smallest.push((index, *b, *c, *shortfall));
+            }
+        }
+        for change in &verdict.changes {
+            let stat = changes
+                .entry((change.kind, change.item))
+                .or_insert(ChangeStat {
+                    persons: 0,
+                    delta: None,
+                    example: (change.baseline, change.county),
+                    masks: Masks::default(),
+                });
+            stat.persons += 1;
+            if let Some(d) = &change.delta {
+                stat.delta = Some(match stat.delta {
+                    None => (*d, *d),
+                    Some((lo, hi)) => (lo.min(*d), hi.max(*d)),
+                });
+            }
+            stat.masks.add(&person);
+        }
+    }
+    report.failures = failures
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (count, _))| *count > 0)
+        .map(|(item, (count, smallest))| ItemFailure {
+            item: catalogue.items[item].key.clone(),
+            name: catalogue.items[item].name.clone(),
+            persons: count,
+            counterexamples: smallest
+                .into_iter()
+                .map(|(index, baseline, county, shortfall)| Counterexample {
+                    person: person_or_first(index),
+                    baseline,
+                    county,
+                    shortfall,
+                })
+                .collect(),
+        })
+        .collect();
+    let description = proven.description();
+    let mut keys: Vec<_> = changes.keys().copied().collect();
+    keys.sort();
+    for key in keys {
+        let Some(stat) = changes.get(&key) else {
+            continue;
+        };
+        let (kind, item) = key;
+        let (item_key, name) = match kind {
+            ChangeKind::Extra => description
+                .extra_items
+                .get(item)
+                .map(|e| (e.key.clone(), e.name.clone()))
+                .unwrap_or_default(),
+            _ => (
+                catalogue.items[item].key.clone(),
+                catalogue.items[item].name.clone(),
+            ),
+        };
+        let change = Change {
+            item: item_key,
+            name,
+            persons: stat.persons,
+            delta_fen: stat.delta,
+            example: stat.example,
+            group: stat.masks.group(),
+        };
+        match kind {
+            ChangeKind::Raised => report.changes.raised.push(change),
+            ChangeKind::Widened => report.changes.widened.push(change),
+            ChangeKind::Extra => report.changes.extras.push(change),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -320,17 +1460,6 @@ impl Masks {
         self.living |= 1 << p.living.bits();
         self.fps |= 1 << u8::from(p.family_planning_special);
         self.veteran |= 1 << u8::from(p.veteran_entitled);
-    }
-
-    fn merge(&mut self, o: &Masks) {
-        self.ages |= o.ages;
-        self.hukou |= o.hukou;
-        self.ability |= o.ability;
-        self.assistance |= o.assistance;
-        self.disability |= o.disability;
-        self.living |= o.living;
-        self.fps |= o.fps;
-        self.veteran |= o.veteran;
     }
 
     fn group(&self) -> Group {
@@ -500,539 +1629,6 @@ fn compare(catalogue: &Catalogue, base: &[Line], answer: &Result<ReadAnswer, Str
     verdict
 }
 
-/// What one thread accumulates.
-struct Acc {
-    failures: Vec<(u64, Vec<Below>)>,
-    changes: FastMap<(ChangeKind, usize), ChangeStat>,
-    faults: Vec<(Option<usize>, String, String)>,
-    fault_count: u64,
-    probe: Vec<(usize, Vec<Line>)>,
-    fuel: u64,
-    persons: u64,
-}
-
-struct Shared<'a> {
-    plugin: &'a Plugin,
-    catalogue: &'a Catalogue,
-    binding: &'a Binding,
-    /// Every person's baseline line set (items as catalogue indices).
-    table: &'a BaselineTable,
-    /// The same sets with the plugin's item codes.
-    wire: Vec<Vec<Line>>,
-    options: &'a Options,
-    next_chunk: AtomicUsize,
-    done: AtomicUsize,
-    stop: AtomicBool,
-    probe_set: Vec<u64>,
-    progress: &'a (dyn Fn(usize, usize) + Sync),
-}
-
-impl Shared<'_> {
-    fn probed(&self, index: usize) -> bool {
-        self.probe_set
-            .get(index / 64)
-            .is_some_and(|w| w & (1 << (index % 64)) != 0)
-    }
-}
-
-/// Runs the proof of `plugin` against `catalogue` over the whole domain.
-/// `progress(done, total)` is called after each batch.
-pub fn verify(
-    plugin: &Plugin,
-    catalogue: &Catalogue,
-    options: &Options,
-    progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<Report, VerifyError> {
-    let started = Instant::now();
-    let binding = Binding::new(catalogue, plugin.description())?;
-    let threads = options.threads.max(1);
-    let table = BaselineTable::new(catalogue);
-    let wire = table
-        .sets()
-        .iter()
-        .map(|set| {
-            let mut set = set.clone();
-            binding.to_wire(&mut set);
-            set
-        })
-        .collect();
-    let shared = Shared {
-        plugin,
-        catalogue,
-        binding: &binding,
-        table: &table,
-        wire,
-        options,
-        next_chunk: AtomicUsize::new(0),
-        done: AtomicUsize::new(0),
-        stop: AtomicBool::new(false),
-        probe_set: probe_set(options.probe_sample),
-        progress,
-    };
-    let results: Mutex<Vec<Acc>> = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                let acc = run_thread(&shared);
-                if let Ok(mut all) = results.lock() {
-                    all.push(acc);
-                }
-            });
-        }
-    });
-    let accs = results.into_inner().unwrap_or_default();
-    let (mut report, sample) = assemble(&shared, accs, threads);
-    probe(&shared, &mut report, &sample);
-    report.passed = report.failures.is_empty()
-        && report.fault_count == 0
-        && report.mismatches.is_empty()
-        && report.persons == DOMAIN_SIZE as u64;
-    report.elapsed_ms = started.elapsed().as_millis() as u64;
-    Ok(report)
-}
-
-/// A deterministic, evenly spread sample of the domain (a bitset).
-fn probe_set(size: usize) -> Vec<u64> {
-    let mut set = vec![0u64; DOMAIN_SIZE.div_ceil(64)];
-    let size = size.min(DOMAIN_SIZE);
-    // A fixed linear congruential walk: reproducible from run to run.
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut chosen = 0;
-    while chosen < size {
-        x = x
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        let index = ((x >> 33) as usize) % DOMAIN_SIZE;
-        let (w, b) = (index / 64, index % 64);
-        if set[w] & (1 << b) == 0 {
-            set[w] |= 1 << b;
-            chosen += 1;
-        }
-    }
-    set
-}
-
-fn new_acc(catalogue: &Catalogue) -> Acc {
-    Acc {
-        failures: vec![(0, Vec::new()); catalogue.items.len()],
-        changes: FastMap::default(),
-        faults: Vec::new(),
-        fault_count: 0,
-        probe: Vec::new(),
-        fuel: 0,
-        persons: 0,
-    }
-}
-
-fn run_thread(shared: &Shared<'_>) -> Acc {
-    let mut acc = new_acc(shared.catalogue);
-    let mut session: Option<Session> = None;
-    let chunk = shared.options.batch_size.max(1);
-    let chunks = DOMAIN_SIZE.div_ceil(chunk);
-    // Per batch, the baseline sets it uses: `local[global]` is the set's
-    // number in the batch (or NONE), `used` lists the global numbers.
-    const NONE: u32 = u32::MAX;
-    let mut local = vec![NONE; shared.wire.len()];
-    let mut used: Vec<u32> = Vec::new();
-    let mut wire_sets: Vec<Vec<Line>> = Vec::new();
-    let mut persons: Vec<(Person, u32)> = Vec::with_capacity(chunk);
-    let mut indices: Vec<usize> = Vec::with_capacity(chunk);
-    let mut globals: Vec<u32> = Vec::with_capacity(chunk);
-    loop {
-        if shared.stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let c = shared.next_chunk.fetch_add(1, Ordering::Relaxed);
-        if c >= chunks {
-            break;
-        }
-        let range = c * chunk..((c + 1) * chunk).min(DOMAIN_SIZE);
-        for g in used.drain(..) {
-            local[g as usize] = NONE;
-        }
-        wire_sets.clear();
-        persons.clear();
-        indices.clear();
-        globals.clear();
-        for index in range {
-            let Some(person) = Person::from_index(index) else {
-                continue;
-            };
-            let global = shared.table.set_of(&person);
-            let slot = &mut local[global as usize];
-            if *slot == NONE {
-                *slot = wire_sets.len() as u32;
-                used.push(global);
-                wire_sets.push(shared.wire[global as usize].clone());
-            }
-            persons.push((person, *slot));
-            indices.push(index);
-            globals.push(global);
-        }
-        if session.is_none() {
-            match shared.plugin.session() {
-                Ok(s) => session = Some(s),
-                Err(e) => {
-                    record_stop(shared, &mut acc, None, &e);
-                    break;
-                }
-            }
-        }
-        let Some(current) = session.as_mut() else {
-            break;
-        };
-        let answers = match current.evaluate_batch(&wire_sets, &persons) {
-            Ok(answers) => answers,
-            Err(e) => {
-                let culprit = locate_fault(shared, &wire_sets, &persons, &indices);
-                record_stop(shared, &mut acc, culprit, &e);
-                break;
-            }
-        };
-        if answers.outcomes.len() != persons.len() {
-            let e = format!(
-                "the batch answer has {} outcomes for {} persons",
-                answers.outcomes.len(),
-                persons.len()
-            );
-            acc.faults
-                .push((indices.first().copied(), "malformed".into(), e));
-            acc.fault_count += persons.len() as u64;
-            shared.stop.store(true, Ordering::Relaxed);
-            break;
-        }
-        acc.fuel += answers.fuel;
-        let read: Vec<Result<ReadAnswer, String>> = answers
-            .answers
-            .iter()
-            .map(|a| shared.binding.read(a).map_err(|e| e.to_string()))
-            .collect();
-        let mut erred: FastMap<u32, &str> = FastMap::default();
-        for (at, message) in &answers.errors {
-            erred.insert(*at, message.as_str());
-        }
-        let mut verdicts: FastMap<(u32, u32), Verdict> = FastMap::default();
-        for (at, ((person, _), outcome)) in persons.iter().zip(answers.outcomes.iter()).enumerate()
-        {
-            let set = globals[at];
-            let index = indices[at];
-            if let Some(message) = erred.get(&(at as u32)) {
-                acc.fault_count += 1;
-                if acc.faults.len() < shared.options.counterexamples {
-                    acc.faults
-                        .push((Some(index), "guest-error".into(), (*message).to_string()));
-                }
-                continue;
-            }
-            let Some(answer) = read.get(*outcome as usize) else {
-                acc.fault_count += 1;
-                if acc.faults.len() < shared.options.counterexamples {
-                    acc.faults.push((
-                        Some(index),
-                        "malformed".into(),
-                        format!("outcome index {outcome} is past the {} answers", read.len()),
-                    ));
-                }
-                continue;
-            };
-            if shared.probed(index) {
-                acc.probe
-                    .push((index, answers.answers[*outcome as usize].clone()));
-            }
-            let verdict = verdicts.entry((set, *outcome)).or_insert_with(|| {
-                compare(shared.catalogue, &shared.table.sets()[set as usize], answer)
-            });
-            apply(shared, &mut acc, index, person, verdict);
-        }
-        acc.persons += persons.len() as u64;
-        let done = shared.done.fetch_add(persons.len(), Ordering::Relaxed) + persons.len();
-        (shared.progress)(done, DOMAIN_SIZE);
-    }
-    acc
-}
-
-fn apply(shared: &Shared<'_>, acc: &mut Acc, index: usize, person: &Person, verdict: &Verdict) {
-    if let Some(problem) = &verdict.malformed {
-        acc.fault_count += 1;
-        if acc.faults.len() < shared.options.counterexamples {
-            acc.faults
-                .push((Some(index), "malformed".into(), problem.clone()));
-        }
-        return;
-    }
-    for (item, baseline, county, shortfall) in &verdict.failures {
-        let (count, smallest) = &mut acc.failures[*item];
-        *count += 1;
-        if smallest.len() < shared.options.counterexamples {
-            smallest.push((index, *baseline, *county, *shortfall));
-        }
-    }
-    for change in &verdict.changes {
-        let stat = acc
-            .changes
-            .entry((change.kind, change.item))
-            .or_insert(ChangeStat {
-                persons: 0,
-                delta: None,
-                example: (change.baseline, change.county),
-                masks: Masks::default(),
-            });
-        stat.persons += 1;
-        if let Some(d) = &change.delta {
-            stat.delta = Some(match stat.delta {
-                None => (*d, *d),
-                Some((lo, hi)) => (lo.min(*d), hi.max(*d)),
-            });
-        }
-        stat.masks.add(person);
-    }
-}
-
-fn record_stop(shared: &Shared<'_>, acc: &mut Acc, person: Option<usize>, e: &CallError) {
-    shared.stop.store(true, Ordering::Relaxed);
-    acc.fault_count += 1;
-    acc.faults
-        .push((person, fault_kind(e).to_string(), e.to_string()));
-}
-
-/// After a batch faulted, finds the first person of the batch that faults on
-/// their own, each in a fresh instance.
-fn locate_fault(
-    shared: &Shared<'_>,
-    wire_sets: &[Vec<Line>],
-    persons: &[(Person, u32)],
-    indices: &[usize],
-) -> Option<usize> {
-    // Bounded: a plugin that faults only in batches would otherwise make this
-    // walk the whole chunk in fresh instances.
-    const MAX_SINGLE_PROBES: usize = 256;
-    for ((person, set), index) in persons.iter().zip(indices).take(MAX_SINGLE_PROBES) {
-        let baseline = wire_sets
-            .get(*set as usize)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        if shared.plugin.evaluate(person, baseline).is_err() {
-            return Some(*index);
-        }
-    }
-    None
-}
-
-/// Merges the threads' results into a report (not yet probed) and returns
-/// the batch answers of the probe sample.
-fn assemble(
-    shared: &Shared<'_>,
-    accs: Vec<Acc>,
-    threads: usize,
-) -> (Report, Vec<(usize, Vec<Line>)>) {
-    let catalogue = shared.catalogue;
-    let description = shared.plugin.description();
-    let mut merged = new_acc(catalogue);
-    for acc in accs {
-        for (item, (count, smallest)) in acc.failures.into_iter().enumerate() {
-            merged.failures[item].0 += count;
-            merged.failures[item].1.extend(smallest);
-        }
-        for (key, stat) in acc.changes {
-            merged
-                .changes
-                .entry(key)
-                .and_modify(|m| {
-                    m.persons += stat.persons;
-                    m.delta = match (m.delta, stat.delta) {
-                        (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
-                        (x, None) => x,
-                        (None, y) => y,
-                    };
-                    m.masks.merge(&stat.masks);
-                })
-                .or_insert(stat);
-        }
-        merged.faults.extend(acc.faults);
-        merged.fault_count += acc.fault_count;
-        merged.probe.extend(acc.probe);
-        merged.fuel += acc.fuel;
-        merged.persons += acc.persons;
-    }
-    let k = shared.options.counterexamples;
-    let failures = merged
-        .failures
-        .into_iter()
-        .enumerate()
-        .filter(|(_, (count, _))| *count > 0)
-        .map(|(item, (count, mut smallest))| {
-            smallest.sort_by_key(|(index, ..)| *index);
-            smallest.truncate(k);
-            ItemFailure {
-                item: catalogue.items[item].key.clone(),
-                name: catalogue.items[item].name.clone(),
-                persons: count,
-                counterexamples: smallest
-                    .into_iter()
-                    .filter_map(|(index, baseline, county, shortfall)| {
-                        Some(Counterexample {
-                            person: Person::from_index(index)?,
-                            baseline,
-                            county,
-                            shortfall,
-                        })
-                    })
-                    .collect(),
-            }
-        })
-        .collect();
-    merged
-        .faults
-        .sort_by_key(|(index, ..)| index.unwrap_or(usize::MAX));
-    merged.faults.truncate(k.max(1));
-    let faults = merged
-        .faults
-        .into_iter()
-        .map(|(index, kind, message)| FaultRecord {
-            person: index.and_then(Person::from_index),
-            kind,
-            message,
-        })
-        .collect();
-    let mut changes = Changes::default();
-    let mut keys: Vec<_> = merged.changes.keys().copied().collect();
-    keys.sort();
-    for key in keys {
-        let Some(stat) = merged.changes.get(&key) else {
-            continue;
-        };
-        let (kind, item) = key;
-        let (item_key, name) = match kind {
-            ChangeKind::Extra => description
-                .extra_items
-                .get(item)
-                .map(|e| (e.key.clone(), e.name.clone()))
-                .unwrap_or_default(),
-            _ => (
-                catalogue.items[item].key.clone(),
-                catalogue.items[item].name.clone(),
-            ),
-        };
-        let change = Change {
-            item: item_key,
-            name,
-            persons: stat.persons,
-            delta_fen: stat.delta,
-            example: stat.example,
-            group: stat.masks.group(),
-        };
-        match kind {
-            ChangeKind::Raised => changes.raised.push(change),
-            ChangeKind::Widened => changes.widened.push(change),
-            ChangeKind::Extra => changes.extras.push(change),
-        }
-    }
-    merged.probe.sort_by_key(|(index, _)| *index);
-    let persons = merged.persons.max(1);
-    let report = Report {
-        schema: REPORT_SCHEMA,
-        subject: Subject {
-            digest: shared.plugin.digest().to_string(),
-            county_code: description.county_code.clone(),
-            county_name: description.county_name.clone(),
-            baseline_code: catalogue.jurisdiction.code.clone(),
-            baseline_name: catalogue.jurisdiction.name.clone(),
-            baseline_edition: catalogue.edition.clone(),
-            baseline_file: catalogue.path.display().to_string(),
-        },
-        passed: false,
-        persons: merged.persons,
-        domain: DOMAIN_SIZE as u64,
-        failures,
-        faults,
-        fault_count: merged.fault_count,
-        mismatches: Vec::new(),
-        probed: 0,
-        changes,
-        fuel: FuelStats {
-            batch_mean_per_person: merged.fuel / persons,
-            limit_per_person: shared.options.fuel_per_person,
-            ..FuelStats::default()
-        },
-        elapsed_ms: 0,
-        threads,
-    };
-    (report, merged.probe)
-}
-
-fn sorted(lines: &[Line]) -> Vec<Line> {
-    let mut v = lines.to_vec();
-    v.sort_by_key(|l| l.item);
-    v
-}
-
-/// Re-evaluates the probe sample in fresh instances (on every thread) and
-/// compares with the batch answers.
-fn probe(shared: &Shared<'_>, report: &mut Report, sample: &[(usize, Vec<Line>)]) {
-    if report.fault_count > 0 && report.persons < DOMAIN_SIZE as u64 {
-        // The run stopped on a fault; the probe would only repeat it.
-        return;
-    }
-    let threads = shared.options.threads.max(1);
-    let part = sample.len().div_ceil(threads).max(1);
-    let results: Vec<(Vec<u64>, Vec<Mismatch>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = sample
-            .chunks(part)
-            .map(|chunk| scope.spawn(move || probe_part(shared, chunk)))
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
-    let mut fuel = Vec::with_capacity(sample.len());
-    for (f, mismatches) in results {
-        fuel.extend(f);
-        report.mismatches.extend(mismatches);
-    }
-    report.mismatches.sort_by_key(|m| m.person.index());
-    report.mismatches.truncate(shared.options.counterexamples);
-    report.probed = sample.len();
-    fuel.sort_unstable();
-    report.fuel.sample_size = fuel.len();
-    report.fuel.sample_max = fuel.last().copied().unwrap_or(0);
-    report.fuel.sample_p99 = fuel
-        .get((fuel.len() * 99 / 100).min(fuel.len().saturating_sub(1)))
-        .copied()
-        .unwrap_or(0);
-}
-
-fn probe_part(shared: &Shared<'_>, sample: &[(usize, Vec<Line>)]) -> (Vec<u64>, Vec<Mismatch>) {
-    let mut fuel = Vec::with_capacity(sample.len());
-    let mut mismatches = Vec::new();
-    for (index, batch) in sample {
-        let Some(person) = Person::from_index(*index) else {
-            continue;
-        };
-        let baseline = shared
-            .wire
-            .get(shared.table.set_of(&person) as usize)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let (fresh, fault) = match shared.plugin.evaluate(&person, baseline) {
-            Ok(answer) => {
-                fuel.push(answer.fuel);
-                (answer.lines, None)
-            }
-            Err(e) => (Vec::new(), Some(e.to_string())),
-        };
-        if fault.is_some() || sorted(&fresh) != sorted(batch) {
-            mismatches.push(Mismatch {
-                person,
-                batch: batch.clone(),
-                fresh,
-                fresh_fault: fault,
-            });
-            if mismatches.len() >= shared.options.counterexamples {
-                break;
-            }
-        }
-    }
-    (fuel, mismatches)
-}
-
 fn describe_group(g: &Group) -> String {
     let mut parts = vec![format!("ages {}", g.ages.join(", "))];
     let list = |name: &str, keys: Vec<&str>| {
@@ -1064,8 +1660,8 @@ impl fmt::Display for Report {
         writeln!(
             f,
             "{} {} against {} {} (edition {}, {})",
-            s.county_name,
-            s.county_code,
+            escape(&s.county_name),
+            escape(&s.county_code),
             s.baseline_name,
             s.baseline_code,
             s.baseline_edition,
@@ -1074,14 +1670,20 @@ impl fmt::Display for Report {
         writeln!(f, "plugin {}", s.digest)?;
         writeln!(
             f,
-            "{}: {} of {} persons evaluated in {} ms on {} threads; {} probed in fresh instances",
+            "{}: {} of {} persons materialised in {} ms on {} threads",
             if self.passed { "PASS" } else { "FAIL" },
             self.persons,
             self.domain,
-            self.elapsed_ms,
+            self.timing.total_ms,
             self.threads,
-            self.probed
         )?;
+        if let Some(t) = &self.table {
+            writeln!(
+                f,
+                "answer table {} ({} bytes, {} distinct answers, {} cells)",
+                t.digest, t.bytes, t.outcomes, t.cells
+            )?;
+        }
         for failure in &self.failures {
             writeln!(
                 f,
@@ -1102,33 +1704,37 @@ impl fmt::Display for Report {
             }
         }
         if self.fault_count > 0 {
-            writeln!(f, "\nFAULTS: {} persons", self.fault_count)?;
+            writeln!(f, "\nFAULTS: {} persons; smallest:", self.fault_count)?;
             for fault in &self.faults {
-                let who = fault
-                    .person
-                    .map(|p| person_text(&p))
-                    .unwrap_or_else(|| "(no person)".into());
-                writeln!(f, "  {} [{}]: {}", who, fault.kind, fault.message)?;
-            }
-        }
-        if !self.mismatches.is_empty() {
-            writeln!(
-                f,
-                "\nNONDETERMINISTIC: answers in fresh instances differ from batch answers:"
-            )?;
-            for m in &self.mismatches {
                 writeln!(
                     f,
-                    "  {}: batch {:?}, fresh {:?}{}",
-                    person_text(&m.person),
-                    m.batch,
-                    m.fresh,
-                    m.fresh_fault
-                        .as_ref()
-                        .map(|e| format!(" (fault: {e})"))
-                        .unwrap_or_default()
+                    "  {} [{}]: {}",
+                    person_text(&fault.person),
+                    fault.kind,
+                    escape(&fault.message)
                 )?;
             }
+        }
+        let d = &self.determinism;
+        if let Some(m) = &d.mismatch {
+            writeln!(
+                f,
+                "\nNONDETERMINISTIC: {} persons answered differently when asked in another order and other batches (seed {}); first:",
+                d.differing, d.seed
+            )?;
+            writeln!(
+                f,
+                "  {}: first {}; then {}",
+                person_text(&m.person),
+                escape(&m.first),
+                escape(&m.second)
+            )?;
+        } else if let Some(second) = &d.second_table {
+            writeln!(
+                f,
+                "materialised again in another order ({} batches, {} fresh instances, seed {}): same table {}",
+                d.batches, d.runs, d.seed, second
+            )?;
         }
         let sections = [
             ("raised", &self.changes.raised),
@@ -1153,8 +1759,8 @@ impl fmt::Display for Report {
                 writeln!(
                     f,
                     "  {} {}: {} persons{delta} (e.g. {example}); {}",
-                    c.item,
-                    c.name,
+                    escape(&c.item),
+                    escape(&c.name),
                     c.persons,
                     describe_group(&c.group)
                 )?;
@@ -1162,11 +1768,11 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "\nfuel per person: batch mean {}, fresh sample max {} / p99 {} (n = {}), limit {}",
-            self.fuel.batch_mean_per_person,
-            self.fuel.sample_max,
-            self.fuel.sample_p99,
-            self.fuel.sample_size,
+            "\nfuel: first pass {} ({} per person), second pass {}; budget {}, limit per person {}",
+            self.fuel.first_pass,
+            self.fuel.mean_per_person,
+            self.fuel.second_pass,
+            self.fuel.budget,
             self.fuel.limit_per_person
         )
     }

@@ -88,6 +88,9 @@ fn reference_builds() -> Vec<(&'static str, &'static str)> {
         "wasi-files",
         "wasi-sockets",
         "wasi-clock",
+        "export-differs",
+        "batch-size-dependent",
+        "sample-only",
         "forbidden-import",
         "wrong-world",
     ];
@@ -99,7 +102,7 @@ fn reference_builds() -> Vec<(&'static str, &'static str)> {
 
 #[test]
 fn every_guest_is_a_component() {
-    assert!(ALL.len() >= 19, "{ALL:?}");
+    assert!(ALL.len() >= 25, "{ALL:?}");
     assert_eq!(compiled().len(), ALL.len());
 }
 
@@ -141,6 +144,9 @@ fn std_fixtures_import_only_wasi() {
         fixtures::WASI_FILES,
         fixtures::WASI_SOCKETS,
         fixtures::WASI_CLOCK,
+        fixtures::EXPORT_DIFFERS,
+        fixtures::BATCH_SIZE_DEPENDENT,
+        fixtures::SAMPLE_ONLY,
     ] {
         let component = guest(path);
         let imports = imports(engine, component);
@@ -206,7 +212,8 @@ fn qingdan_new_output_builds_into_a_reference_component() {
         sdk: None,
         county_code: Some("330282".into()),
         county_name: Some("慈溪市".into()),
-        baseline: "330200".into(),
+        // The register's choice: 慈溪市's parent, 宁波市.
+        baseline: None,
     };
     qingdan::cli::new::create(&args).unwrap();
 
@@ -250,8 +257,10 @@ fn qingdan_new_output_builds_into_a_reference_component() {
     let check = Command::new(env!("CARGO_BIN_EXE_qingdan"))
         .arg("check")
         .arg(&wasm)
-        .arg("--catalogue")
-        .arg(root.join("catalogues/ningbo-2023.toml"))
+        .arg("--as-of")
+        .arg("2026-06-01")
+        .env("QINGDAN_CATALOGUES", root.join("catalogues"))
+        .env("QINGDAN_CACHE", scratch.join("cache"))
         .output()
         .unwrap();
     let report = String::from_utf8_lossy(&check.stdout);

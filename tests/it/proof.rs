@@ -1,16 +1,21 @@
 //! The floor proof and the run-time guard, with real guest components built
-//! from source: every example plugin passes over the whole domain, every
-//! below-baseline fixture fails with the right counterexample, every hostile
-//! fixture ends in its typed error with the process alive.
+//! from source: every example plugin passes over the whole domain and is
+//! served from exactly the table proven; every below-baseline fixture fails
+//! with the right counterexample; every fixture that answers differently
+//! depending on how it is asked is either rejected naming the person, or
+//! served its proven table; every hostile fixture ends in its typed error
+//! with the process alive, and the elder gets the baseline.
 
-use qingdan::catalogue::{Catalogue, Library};
-use qingdan::evaluate::{self, Binding, Status};
+use qingdan::catalogue::{BaselineTable, Catalogue, Library, accepts};
+use qingdan::evaluate::{self, Binding, County, Fault, PluginRef, Served, Status};
 use qingdan::model::{Ability, Assistance, Benefit, DOMAIN_SIZE, Hukou, Line, Person, Shortfall};
 use qingdan::runtime::{CallError, FIXED_WALL_CLOCK_SECONDS, Limits, LoadError, Plugin, Runtime};
-use qingdan::verify::{self, Options, Report};
+use qingdan::table::{AnswerTable, Outcome};
+use qingdan::verify::{self, Options, Proof, Report};
 use qingdan_guests::{fixtures, plugins};
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -38,9 +43,67 @@ fn load(path: &str) -> Plugin {
     runtime().load_file(std::path::Path::new(path)).unwrap()
 }
 
-fn prove(path: &str, code: &str) -> Report {
+/// The proof of a component (computed once per test binary).
+fn proof(path: &str, code: &str) -> Arc<Proof> {
+    static PROOFS: OnceLock<Mutex<HashMap<String, Arc<Proof>>>> = OnceLock::new();
+    let proofs = PROOFS.get_or_init(Default::default);
+    let key = format!("{path} {code}");
+    if let Some(p) = proofs.lock().unwrap().get(&key) {
+        return p.clone();
+    }
     let plugin = load(path);
-    verify::verify(&plugin, baseline(code), &Options::default(), &|_, _| {}).unwrap()
+    let p =
+        Arc::new(verify::verify(&plugin, baseline(code), &Options::default(), &|_, _| {}).unwrap());
+    proofs.lock().unwrap().insert(key, p.clone());
+    p
+}
+
+fn prove(path: &str, code: &str) -> Report {
+    proof(path, code).report.clone()
+}
+
+/// The production path: the proven table, stored and read back through its
+/// digest, bound to the edition, and served under the guard; or, when no
+/// table could be materialised, the baseline with the proof's first fault.
+fn serve(path: &str, person: &Person) -> evaluate::Evaluation {
+    let proof = proof(path, "330200");
+    let catalogue = baseline("330200");
+    match &proof.table {
+        Some(table) => {
+            let stored = AnswerTable::decode(table.encoded(), Some(table.digest())).unwrap();
+            let served = Served::new(Arc::new(stored), catalogue).unwrap();
+            evaluate::evaluate(
+                catalogue,
+                County::Table(&served),
+                person,
+                date("2026-06-01"),
+            )
+        }
+        None => {
+            let plugin = PluginRef {
+                digest: proof.report.subject.digest.clone(),
+                county_code: proof.report.subject.county_code.clone(),
+                county_name: proof.report.subject.county_name.clone(),
+                table: None,
+            };
+            let fault = match proof.report.faults.first() {
+                Some(first) => Fault {
+                    kind: first.kind.clone(),
+                    message: first.message.clone(),
+                },
+                None => Fault {
+                    kind: "nondeterministic".into(),
+                    message: "the two materialisations differ".into(),
+                },
+            };
+            evaluate::evaluate(
+                catalogue,
+                County::Unavailable(&plugin, &fault),
+                person,
+                date("2026-06-01"),
+            )
+        }
+    }
 }
 
 #[test]
@@ -51,15 +114,45 @@ fn every_example_plugin_passes_over_the_whole_domain() {
         (plugins::JIANGLING, "421000"),
         (plugins::YUANZHOU, "360900"),
     ] {
-        let report = prove(path, code);
+        let proof = proof(path, code);
+        let report = &proof.report;
         assert!(report.passed, "{path}:\n{report}");
         assert_eq!(report.persons, DOMAIN_SIZE as u64);
-        assert!(report.failures.is_empty() && report.mismatches.is_empty());
+        assert!(report.failures.is_empty() && report.determinism.mismatch.is_none());
         assert_eq!(report.fault_count, 0);
-        assert!(report.probed > 0);
-        assert!(
-            report.fuel.sample_max > 0 && report.fuel.sample_max <= report.fuel.limit_per_person
+        let table = proof.table.as_ref().unwrap();
+        let info = report.table.as_ref().unwrap();
+        assert_eq!(info.digest, table.digest());
+        assert_eq!(
+            report.determinism.second_table.as_deref(),
+            Some(table.digest())
         );
+        assert!(report.fuel.first_pass > 0 && report.fuel.second_pass > 0);
+        assert!(
+            report.fuel.first_pass + report.fuel.second_pass < report.fuel.budget / 10,
+            "{path}: {:?}",
+            report.fuel
+        );
+        // Served exactly as proven: a person's lines under the guard are
+        // the table's, and an approved table needs no clamp.
+        let catalogue = baseline(code);
+        let stored = AnswerTable::decode(table.encoded(), Some(&info.digest)).unwrap();
+        assert_eq!(&stored, table);
+        let served = Served::new(Arc::new(stored), catalogue).unwrap();
+        for index in (0..DOMAIN_SIZE).step_by(97) {
+            let person = Person::from_index(index).unwrap();
+            let e = evaluate::evaluate(
+                catalogue,
+                County::Table(&served),
+                &person,
+                date("2026-06-01"),
+            );
+            assert!(e.clamps.is_empty() && e.fault.is_none(), "{path}: {e}");
+            assert_eq!(
+                e.plugin.as_ref().unwrap().table.as_deref(),
+                Some(table.digest())
+            );
+        }
     }
 }
 
@@ -154,17 +247,125 @@ fn a_longer_quota_period_fails_for_the_group_it_touches() {
 }
 
 #[test]
-fn history_dependent_answers_are_caught_by_the_probe() {
+fn history_and_batch_dependent_answers_are_rejected_naming_the_person() {
     for path in [
         fixtures::FIRST_CALL_DIFFERENT,
         fixtures::AFTER_N_CALLS_DIFFERENT,
+        fixtures::BATCH_SIZE_DEPENDENT,
     ] {
-        let report = prove(path, "330200");
+        let proof = proof(path, "330200");
+        let report = &proof.report;
         assert!(!report.passed, "{path}: {report}");
         assert!(report.failures.is_empty(), "{report}");
-        assert!(!report.mismatches.is_empty(), "{path}: {report}");
+        assert!(
+            proof.table.is_none(),
+            "{path}: a nondeterministic table is not served"
+        );
+        let mismatch = report.determinism.mismatch.as_ref().unwrap();
+        assert!(report.determinism.differing > 0);
+        assert_ne!(mismatch.first, mismatch.second, "{report}");
         assert!(report.to_string().contains("NONDETERMINISTIC"));
+        // The elder gets the baseline.
+        let e = serve(path, &mismatch.person);
+        let plain = evaluate::evaluate(
+            baseline("330200"),
+            County::None,
+            &mismatch.person,
+            date("2026-06-01"),
+        );
+        assert_eq!(lines_of(&e), lines_of(&plain), "{path}");
     }
+    // The batch-size fixture lowers the allowance in small batches: the
+    // second pass shows the 1 fen it would have paid.
+    let report = prove(fixtures::BATCH_SIZE_DEPENDENT, "330200");
+    let mismatch = report.determinism.mismatch.as_ref().unwrap();
+    assert!(mismatch.second.contains("0.01 元/月"), "{report}");
+    assert!(
+        mismatch.person.age >= 80 && mismatch.person.hukou == Hukou::Local,
+        "{report}"
+    );
+}
+
+fn lines_of(e: &evaluate::Evaluation) -> Vec<(String, Benefit, Status)> {
+    e.lines
+        .iter()
+        .map(|l| (l.item.clone(), l.benefit, l.status))
+        .collect()
+}
+
+#[test]
+fn a_component_whose_single_export_lies_is_served_its_proven_batch_table() {
+    let proof = proof(fixtures::EXPORT_DIFFERS, "330200");
+    assert!(proof.report.passed, "{}", proof.report);
+    let table = proof.table.as_ref().unwrap();
+    // An 85-year-old outside the old fixed sample: the single export says
+    // 1 fen, the table (what is served) says the city's 60 yuan.
+    let person = Person::aged(85);
+    let plugin = load(fixtures::EXPORT_DIFFERS);
+    let single = plugin
+        .evaluate(&person, &ningbo_lines(&person, &plugin))
+        .unwrap();
+    assert!(
+        single
+            .lines
+            .iter()
+            .any(|l| l.item == 1 && l.benefit == Benefit::MonthlyCash { fen: 1 })
+    );
+    let served = serve(fixtures::EXPORT_DIFFERS, &person);
+    let allowance = served
+        .lines
+        .iter()
+        .find(|l| l.item == "old-age-allowance")
+        .unwrap();
+    assert_eq!(allowance.benefit, Benefit::MonthlyCash { fen: 6_000 });
+    assert_eq!(allowance.status, Status::Baseline);
+    assert_eq!(
+        served.plugin.as_ref().unwrap().table.as_deref(),
+        Some(table.digest())
+    );
+    // And nobody anywhere gets less than the baseline from the table.
+    let catalogue = baseline("330200");
+    let binding = Binding::new(catalogue, table.description()).unwrap();
+    let cells = BaselineTable::new(catalogue);
+    for person in Person::domain() {
+        let Outcome::Lines(lines) = table.outcome(&person) else {
+            panic!("{person:?}: no lines");
+        };
+        let read = binding.read(lines).unwrap();
+        for line in cells.lines_of(&person) {
+            let item = &catalogue.items[usize::from(line.item)];
+            let county = read.county_line(usize::from(line.item));
+            assert!(
+                accepts(item, county.as_ref(), &line.benefit).is_ok(),
+                "{person:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_component_honest_only_on_a_sample_fails_outside_it() {
+    let report = prove(fixtures::SAMPLE_ONLY, "330200");
+    assert!(!report.passed);
+    assert_eq!(report.failures.len(), 1, "{report}");
+    let failure = &report.failures[0];
+    assert_eq!(failure.item, "old-age-allowance");
+    let smallest = &failure.counterexamples[0];
+    assert_eq!(smallest.person, Person::aged(80), "{report}");
+    assert_eq!(smallest.county, Some(Benefit::MonthlyCash { fen: 1 }));
+}
+
+#[test]
+fn a_worthless_line_does_not_realise_a_presence_only_item() {
+    let report = prove(fixtures::WORTHLESS_LINE, "330200");
+    assert!(!report.passed, "{report}");
+    let failure = &report.failures[0];
+    assert_eq!(failure.item, "employee-pension", "{report}");
+    assert_eq!(failure.persons, DOMAIN_SIZE as u64);
+    let smallest = &failure.counterexamples[0];
+    assert_eq!(smallest.person, Person::aged(60));
+    assert_eq!(smallest.shortfall, Shortfall::Worthless);
+    assert!(report.to_string().contains("worth nothing"), "{report}");
 }
 
 fn ningbo_lines(person: &Person, plugin: &Plugin) -> Vec<Line> {
@@ -183,19 +384,13 @@ fn call(path: &str) -> Result<Vec<Line>, CallError> {
     plugin.evaluate(&person, &lines).map(|a| a.lines)
 }
 
-/// Under the guard, a faulting plugin yields exactly the baseline.
+/// Served through the production path, a faulting plugin yields exactly
+/// the baseline, with the fault; its proof names a person.
 fn guarded_is_baseline(path: &str, kind: &str) {
-    let plugin = load(path);
     let catalogue = baseline("330200");
-    let binding = Binding::new(catalogue, plugin.description()).unwrap();
     let person = Person::aged(92);
-    let guarded = evaluate::evaluate(
-        catalogue,
-        Some((&plugin, &binding)),
-        &person,
-        date("2026-06-01"),
-    );
-    let plain = evaluate::evaluate(catalogue, None, &person, date("2026-06-01"));
+    let guarded = serve(path, &person);
+    let plain = evaluate::evaluate(catalogue, County::None, &person, date("2026-06-01"));
     let fault = guarded
         .fault
         .as_ref()
@@ -221,7 +416,7 @@ fn an_endless_loop_runs_out_of_fuel_and_yields_the_baseline() {
     let report = prove(fixtures::ENDLESS_LOOP, "330200");
     assert!(!report.passed);
     assert_eq!(report.faults[0].kind, "out-of-fuel", "{report}");
-    assert_eq!(report.faults[0].person, Some(Person::aged(60)), "{report}");
+    assert_eq!(report.faults[0].person, Person::aged(60), "{report}");
 }
 
 #[test]
@@ -325,15 +520,7 @@ fn bad_components_are_refused_naming_the_problem() {
 
 #[test]
 fn the_guard_clamps_a_lowered_tier_and_keeps_the_rest() {
-    let plugin = load(fixtures::LOWERS_TIER);
-    let catalogue = baseline("330200");
-    let binding = Binding::new(catalogue, plugin.description()).unwrap();
-    let evaluation = evaluate::evaluate(
-        catalogue,
-        Some((&plugin, &binding)),
-        &Person::aged(92),
-        date("2026-06-01"),
-    );
+    let evaluation = serve(fixtures::LOWERS_TIER, &Person::aged(92));
     assert!(evaluation.fault.is_none());
     let allowance = evaluation
         .lines
@@ -351,17 +538,7 @@ fn the_guard_clamps_a_lowered_tier_and_keeps_the_rest() {
 
 #[test]
 fn the_guard_tags_raised_and_county_lines() {
-    let plugin = load(plugins::CIXI);
-    let catalogue = baseline("330200");
-    let binding = Binding::new(catalogue, plugin.description()).unwrap();
-    let at = |person: Person| {
-        evaluate::evaluate(
-            catalogue,
-            Some((&plugin, &binding)),
-            &person,
-            date("2026-06-01"),
-        )
-    };
+    let at = |person: Person| serve(plugins::CIXI, &person);
     // 62: the city assesses from 65, Cixi from 60.
     let young = at(Person::aged(62));
     let assessment = young

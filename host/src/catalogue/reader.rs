@@ -25,6 +25,8 @@ use toml::de::{DeTable, DeValue};
 
 type Value<'i> = Spanned<DeValue<'i>>;
 
+pub(crate) mod register;
+
 /// Fields of a loaded catalogue that errors found later (between files) point at.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Field {
@@ -1140,20 +1142,29 @@ impl Reader<'_> {
     }
 }
 
-pub(crate) fn parse(text: &str, path: &Path) -> Result<Catalogue, CatalogueErrors> {
+/// A reader of `text` and the TOML document parsed from it; text that is
+/// not TOML is an error with its position.
+fn start<'a>(
+    text: &'a str,
+    path: &'a Path,
+) -> Result<(Reader<'a>, Spanned<DeTable<'a>>), CatalogueErrors> {
     let mut r = Reader {
         text,
         path,
         errors: Vec::new(),
     };
-    let doc = match DeTable::parse(text) {
-        Ok(doc) => doc,
+    match DeTable::parse(text) {
+        Ok(doc) => Ok((r, doc)),
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
             r.err(&span, "", format!("not valid TOML: {}", e.message()));
-            return Err(finish(r.errors));
+            Err(finish(r.errors))
         }
-    };
+    }
+}
+
+pub(crate) fn parse(text: &str, path: &Path) -> Result<Catalogue, CatalogueErrors> {
+    let (mut r, doc) = start(text, path)?;
     let doc_span = doc.span();
     let doc = doc.get_ref();
     r.only(doc, "", &["jurisdiction", "source", "items"]);
@@ -1322,6 +1333,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Catalogue, CatalogueError
             effective_to: to,
             source,
             items,
+            digest: crate::table::digest_of(text.as_bytes()),
             spans,
         }),
         _ => {

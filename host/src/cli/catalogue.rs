@@ -1,8 +1,9 @@
 //! `qingdan catalogue …`: validate catalogue files and check each against the
 //! lists above it.
 
-use crate::catalogue::{Catalogue, ChainReport, Library};
+use crate::catalogue::{Catalogue, CatalogueErrors, ChainReport, Library};
 use crate::cli::{EXIT_FAIL, EXIT_INVALID};
+use crate::register::{REGISTER_DIR, Register};
 use clap::Subcommand;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -79,7 +80,8 @@ fn check(files: Vec<PathBuf>, json: bool) -> anyhow::Result<u8> {
     if files.is_empty() {
         anyhow::bail!("no catalogue files to check");
     }
-    let library = match Library::load_files(&files) {
+    let library = Library::load_files(&files).and_then(|l| check_register(&files, &l).map(|()| l));
+    let library = match library {
         Ok(l) => l,
         Err(errors) => {
             if json {
@@ -142,6 +144,41 @@ fn check(files: Vec<PathBuf>, json: bool) -> anyhow::Result<u8> {
         );
     }
     Ok(if report.passed { 0 } else { EXIT_FAIL })
+}
+
+/// Where a folder of the files has a jurisdiction register
+/// (`register/`), every catalogue of that folder must agree with it.
+fn check_register(files: &[PathBuf], library: &Library) -> Result<(), CatalogueErrors> {
+    let mut dirs: Vec<PathBuf> = files
+        .iter()
+        .map(|f| {
+            f.parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    let mut errors = Vec::new();
+    for dir in dirs {
+        if !dir.join(REGISTER_DIR).is_dir() {
+            continue;
+        }
+        match Register::of_catalogues(&dir) {
+            Ok(register) => errors.extend(
+                register
+                    .check_library(library)
+                    .into_iter()
+                    .filter(|e| same(e.file.parent().unwrap_or(Path::new(".")), &dir)),
+            ),
+            Err(e) => errors.extend(e.0),
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CatalogueErrors(errors))
+    }
 }
 
 fn same(a: &Path, b: &Path) -> bool {

@@ -12,9 +12,14 @@ use std::path::{Path, PathBuf};
 /// The SDK in the repository this binary was built from.
 const DEFAULT_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/sdk");
 
-/// The baseline a new plugin targets unless told otherwise: 宁波市, whose
-/// catalogue ships with Qingdan, so a new plugin can be checked at once.
-const DEFAULT_BASELINE: &str = "330200";
+/// The county a new plugin is for unless told otherwise: 海曙区, a district
+/// of 宁波市, whose catalogue ships with Qingdan, so a new plugin can be
+/// checked at once.
+const DEFAULT_COUNTY: &str = "330203";
+
+/// The catalogues (and the jurisdiction register) of the repository this
+/// binary was built from; `$QINGDAN_CATALOGUES` wins.
+const DEFAULT_CATALOGUES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../catalogues");
 
 /// Longest crate name accepted (crates.io's limit).
 const MAX_NAME_LEN: usize = 64;
@@ -54,17 +59,18 @@ pub struct NewArgs {
     /// the SDK of the Qingdan repository this binary was built from.
     #[arg(long)]
     pub sdk: Option<PathBuf>,
-    /// GB/T 2260 code of the county (six digits); default a placeholder in
-    /// the baseline's city (its first four digits, then `99`).
+    /// GB/T 2260 code of the county (six digits, in the jurisdiction
+    /// register); default 330203 (海曙区, 宁波市).
     #[arg(long)]
     pub county_code: Option<String>,
     /// Name of the county, e.g. 慈溪市; default NAME.
     #[arg(long)]
     pub county_name: Option<String>,
-    /// GB/T 2260 code of the list the county must not fall below (usually
-    /// its city).
-    #[arg(long, default_value = DEFAULT_BASELINE)]
-    pub baseline: String,
+    /// GB/T 2260 code of the list the county must not fall below; default
+    /// (and the only value `check` accepts) its parent in the jurisdiction
+    /// register.
+    #[arg(long)]
+    pub baseline: Option<String>,
 }
 
 /// Creates the plugin crate; returns the exit code (0). Refuses an invalid
@@ -72,7 +78,7 @@ pub struct NewArgs {
 pub fn run(args: NewArgs) -> Result<u8> {
     let dir = create(&args)?;
     println!(
-        "Created the county plugin `{}` in {}.\nNext: cd {} && cargo build --release, then qingdan check target/wasm32-wasip2/release/{}.wasm --catalogue <baseline catalogue> (see README.md).",
+        "Created the county plugin `{}` in {}.\nNext: cd {} && cargo build --release, then qingdan check target/wasm32-wasip2/release/{}.wasm (see README.md).",
         args.name,
         dir.display(),
         dir.display(),
@@ -84,12 +90,16 @@ pub fn run(args: NewArgs) -> Result<u8> {
 /// Creates the plugin crate and returns its directory.
 pub fn create(args: &NewArgs) -> Result<PathBuf> {
     validate_name(&args.name)?;
-    validate_code("--baseline", &args.baseline)?;
-    let county_code = match &args.county_code {
-        Some(code) => code.clone(),
-        None => format!("{}99", &args.baseline[..4]),
-    };
+    let county_code = args
+        .county_code
+        .clone()
+        .unwrap_or_else(|| DEFAULT_COUNTY.to_string());
     validate_code("--county-code", &county_code)?;
+    let baseline = match &args.baseline {
+        Some(baseline) => baseline.clone(),
+        None => parent_in_register(&county_code)?,
+    };
+    validate_code("--baseline", &baseline)?;
     let county_name = args
         .county_name
         .clone()
@@ -128,7 +138,7 @@ pub fn create(args: &NewArgs) -> Result<PathBuf> {
         sdk: toml_string(&sdk.to_string_lossy()),
         county_code,
         county_name,
-        baseline: args.baseline.clone(),
+        baseline,
     };
     let files = [
         ("Cargo.toml", CARGO_TOML),
@@ -197,6 +207,20 @@ fn validate_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The parent of `county` in the jurisdiction register: the list it must
+/// not fall below.
+fn parent_in_register(county: &str) -> Result<String> {
+    let dir = std::env::var_os("QINGDAN_CATALOGUES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CATALOGUES));
+    let register = crate::register::Register::of_catalogues(&dir)
+        .map_err(|e| anyhow::anyhow!("{e} (give the baseline with --baseline)"))?;
+    let (_, parent) = register
+        .county(county)
+        .map_err(|e| anyhow::anyhow!("--county-code: {e}"))?;
+    Ok(parent.code.clone())
+}
+
 /// A GB/T 2260 administrative code: six digits.
 fn validate_code(option: &str, code: &str) -> Result<()> {
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
@@ -245,7 +269,7 @@ mod tests {
             sdk: None,
             county_code: None,
             county_name: None,
-            baseline: DEFAULT_BASELINE.into(),
+            baseline: None,
         }
     }
 
@@ -303,7 +327,7 @@ mod tests {
         let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
         assert!(lib.contains("pub struct MyCounty;"), "{lib}");
         assert!(
-            lib.contains(r#"Description::new("330299", "示例县", "330200")"#),
+            lib.contains(r#"Description::new("330203", "示例县", "330200")"#),
             "{lib}"
         );
         assert!(!lib.contains("{{"), "{lib}");
@@ -322,6 +346,9 @@ mod tests {
         assert!(create(&a).is_err());
         a.name = "good".into();
         a.county_code = Some("12".into());
+        assert!(create(&a).is_err());
+        // Not in the register, and no baseline given.
+        a.county_code = Some("330299".into());
         assert!(create(&a).is_err());
         a.county_code = None;
         a.sdk = Some(dir.join("no-such-sdk"));
