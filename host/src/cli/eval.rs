@@ -3,7 +3,8 @@
 //! plugin under the guard.
 
 use super::{EXIT_INVALID, baseline_in_force, parse_person, today};
-use crate::evaluate::{self, Binding};
+use crate::catalogue::{Catalogue, Item};
+use crate::evaluate::{self, Binding, Evaluation, ResultLine};
 use crate::runtime::{Limits, Runtime};
 use anyhow::Context;
 use clap::Args;
@@ -70,9 +71,80 @@ pub fn run(args: EvalArgs) -> anyhow::Result<u8> {
         }
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&evaluation)?);
+        let mut value = serde_json::to_value(&evaluation)?;
+        add_details_json(&mut value, &evaluation, catalogue);
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        print!("{evaluation}");
+        print!(
+            "{}",
+            with_details(&evaluation.to_string(), &evaluation, catalogue)
+        );
     }
     Ok(0)
+}
+
+/// The catalogue item a result line names, if it is a baseline item.
+fn item_of<'c>(catalogue: &'c Catalogue, line: &ResultLine) -> Option<&'c Item> {
+    catalogue.items.get(catalogue.item_index(&line.item)?)
+}
+
+/// Adds the item's 服务内容 / 服务标准 / 支出责任 / 责任单位 to each JSON
+/// line that has them, as `content`, `standard`, `funding`, `department`.
+fn add_details_json(value: &mut serde_json::Value, evaluation: &Evaluation, catalogue: &Catalogue) {
+    let Some(lines) = value.get_mut("lines").and_then(|l| l.as_array_mut()) else {
+        return;
+    };
+    for (json, line) in lines.iter_mut().zip(&evaluation.lines) {
+        let (Some(object), Some(item)) = (json.as_object_mut(), item_of(catalogue, line)) else {
+            continue;
+        };
+        for detail in item.details() {
+            object.insert(detail.key.to_string(), detail.text.into());
+        }
+    }
+}
+
+/// The text of an evaluation with, under each line whose item gives them,
+/// one line each for 服务内容, 服务标准, 支出责任 and 责任单位.
+fn with_details(text: &str, evaluation: &Evaluation, catalogue: &Catalogue) -> String {
+    let rows: Vec<&str> = text.lines().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut next = 0;
+    let mut unplaced = Vec::new();
+    for line in &evaluation.lines {
+        let details = item_of(catalogue, line)
+            .map(Item::details)
+            .unwrap_or_default();
+        if details.is_empty() {
+            continue;
+        }
+        let header = format!(" {}: {}", line.item, line.benefit);
+        let Some(at) = rows[next..].iter().position(|r| r.ends_with(&header)) else {
+            unplaced.push((line, details));
+            continue;
+        };
+        // The line's block: its header and the indented lines under it.
+        let mut end = next + at + 1;
+        while rows.get(end).is_some_and(|r| r.starts_with(' ')) {
+            end += 1;
+        }
+        for row in &rows[next..end] {
+            out.push_str(row);
+            out.push('\n');
+        }
+        for d in details {
+            out.push_str(&format!("{:14}   {}: {}\n", "", d.heading, d.text));
+        }
+        next = end;
+    }
+    for row in &rows[next..] {
+        out.push_str(row);
+        out.push('\n');
+    }
+    for (line, details) in unplaced {
+        for d in details {
+            out.push_str(&format!("{} {}: {}\n", line.item, d.heading, d.text));
+        }
+    }
+    out
 }
