@@ -130,22 +130,24 @@ fn a_city_below_its_province_exits_1_naming_item_and_smallest_person() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(
-        out.contains("FAIL 宁波市 330200 edition 2023 is not below 浙江省 330000"),
+        out.contains("FAIL 宁波市 330200 edition 2023 falls short of 浙江省 330000 edition 2023 on 1 item (1171200 persons checked)"),
         "{out}"
     );
     assert!(
-        out.contains("PASS 宁波市 330200 edition 2023 is not below 国家 000000"),
+        out.contains(
+            "PASS 宁波市 330200 edition 2023 gives every person at least what 国家 000000"
+        ),
         "{out}"
     );
     assert!(
-        out.contains("old-age-allowance (高龄津贴): 96000 persons get less"),
+        out.contains("old-age-allowance (高龄津贴): 96000 persons get less than the parent gives them (the parent covers age ≥ 80 and hukou local)"),
         "{out}"
     );
     // The smallest failing person: 80 years old, local, every other field at its first value.
     let smallest = Person::aged(80).index();
     assert!(
         out.contains(&format!(
-            "#{smallest} (age 80, hukou local, ability unassessed, assistance none, disability none, living none, family-planning special no, veteran no): parent gives 60.00 元/月, child gives 50.00 元/月"
+            "#{smallest} (age 80, hukou local, ability unassessed, assistance none, disability none, living none, family-planning special no, veteran no): parent gives 60.00 元/月, child gives 50.00 元/月, 10.00 元/月 less"
         )),
         "{out}"
     );
