@@ -223,7 +223,45 @@ pub struct Item {
     pub kind: BenefitKind,
     /// The benefit, by tier; exactly one tier holds for every eligible person.
     pub tiers: Vec<Tier>,
+    /// 服务内容: what the service consists of, in the list's words.
+    pub content: Option<String>,
+    /// 服务标准: the standard the service follows, with any national
+    /// standard it references (e.g. GB/T 43153-2023).
+    pub standard: Option<String>,
+    /// 支出责任: who pays.
+    pub funding: Option<String>,
+    /// 责任单位: the responsible departments, the lead one first.
+    pub department: Option<String>,
     compiled: Compiled,
+}
+
+/// One descriptive field of an item ([`Item::details`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Detail<'a> {
+    /// The key as written in catalogues (`content`, `standard`, …).
+    pub key: &'static str,
+    /// The Chinese heading of the list's column (服务内容, 服务标准, …).
+    pub heading: &'static str,
+    /// The text.
+    pub text: &'a str,
+}
+
+impl Item {
+    /// The descriptive fields the item gives, in list column order:
+    /// 服务内容, 服务标准, 支出责任, 责任单位.
+    pub fn details(&self) -> Vec<Detail<'_>> {
+        [
+            ("content", "服务内容", &self.content),
+            ("standard", "服务标准", &self.standard),
+            ("funding", "支出责任", &self.funding),
+            ("department", "责任单位", &self.department),
+        ]
+        .into_iter()
+        .filter_map(|(key, heading, text)| {
+            text.as_deref().map(|text| Detail { key, heading, text })
+        })
+        .collect()
+    }
 }
 
 impl Item {

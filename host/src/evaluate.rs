@@ -300,6 +300,29 @@ pub struct ResultLine {
     pub reason: String,
     /// The legal basis of the item.
     pub legal_basis: String,
+    /// 服务内容, when the list states it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// 服务标准, when the list states it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standard: Option<String>,
+    /// 支出责任, when the list states it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub funding: Option<String>,
+    /// 责任单位, when the list states it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+}
+
+/// The four descriptive columns of a list, with their headings, for
+/// display: (heading, text).
+fn details(line: &ResultLine) -> [(&'static str, Option<&str>); 4] {
+    [
+        ("服务内容", line.content.as_deref()),
+        ("服务标准", line.standard.as_deref()),
+        ("支出责任", line.funding.as_deref()),
+        ("责任单位", line.department.as_deref()),
+    ]
 }
 
 /// A county line that was refused because it fell below the baseline.
@@ -512,6 +535,10 @@ pub fn evaluate(
             status,
             reason: b.reason.clone(),
             legal_basis: item.legal_basis.clone(),
+            content: item.content.clone(),
+            standard: item.standard.clone(),
+            funding: item.funding.clone(),
+            department: item.department.clone(),
         }
     };
     let all_baseline = |evaluation: &mut Evaluation, fault: Fault| {
@@ -610,6 +637,10 @@ pub fn evaluate(
                 catalogue.jurisdiction.name
             ),
             legal_basis: item.legal_basis.clone(),
+            content: item.content.clone(),
+            standard: item.standard.clone(),
+            funding: item.funding.clone(),
+            department: item.department.clone(),
         });
     }
     for (index, benefit) in &read.extras {
@@ -625,6 +656,10 @@ pub fn evaluate(
             status: Status::CountyExtra,
             reason: format!("an extra item of {county_name}"),
             legal_basis: extra.legal_basis.clone(),
+            content: None,
+            standard: None,
+            funding: None,
+            department: None,
         });
     }
     evaluation
@@ -691,6 +726,11 @@ impl fmt::Display for Evaluation {
             writeln!(f, "{:14}   why: {}", "", escape(&line.reason))?;
             if !line.legal_basis.is_empty() {
                 writeln!(f, "{:14}   basis: {}", "", escape(&line.legal_basis))?;
+            }
+            for (heading, text) in details(line) {
+                if let Some(text) = text {
+                    writeln!(f, "{:14}   {heading}: {}", "", escape(text))?;
+                }
             }
         }
         for clamp in &self.clamps {

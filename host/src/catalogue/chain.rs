@@ -3,7 +3,7 @@
 
 use super::predicate::{Cells, person_text};
 use super::{Catalogue, Library, accepts};
-use crate::model::{Benefit, DOMAIN_SIZE, Line, Person, Shortfall};
+use crate::model::{Benefit, DOMAIN_SIZE, Line, Person, Shortfall, yuan};
 use serde::Serialize;
 use std::fmt;
 
@@ -34,6 +34,8 @@ pub struct ItemFailure {
     pub item: String,
     /// The item's Chinese name (in the parent list).
     pub name: String,
+    /// Whom the parent item covers (its eligibility condition).
+    pub covers: String,
     /// How many persons fail.
     pub persons: usize,
     /// The smallest failing persons (at most [`EXAMPLES_PER_ITEM`]).
@@ -62,34 +64,106 @@ pub struct ChainReport {
 
 impl fmt::Display for ChainReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verdict = if self.passed { "PASS" } else { "FAIL" };
+        if self.passed {
+            return writeln!(
+                f,
+                "PASS {} gives every person at least what {} gives ({} persons checked)",
+                self.child, self.parent, self.persons
+            );
+        }
         writeln!(
             f,
-            "{verdict} {} is not below {} ({} persons checked)",
-            self.child, self.parent, self.persons
+            "FAIL {} falls short of {} on {} item{} ({} persons checked)",
+            self.child,
+            self.parent,
+            self.failures.len(),
+            if self.failures.len() == 1 { "" } else { "s" },
+            self.persons
         )?;
+        if self.failures.is_empty() {
+            writeln!(f, "  the check did not cover every person: a worker failed")?;
+        }
         for fail in &self.failures {
             writeln!(
                 f,
-                "  {} ({}): {} persons get less; smallest:",
-                fail.item, fail.name, fail.persons
+                "  {} ({}): {} persons get less than the parent gives them (the parent covers {}); smallest:",
+                fail.item, fail.name, fail.persons, fail.covers
             )?;
             for e in &fail.examples {
-                let child = e
-                    .child
-                    .map_or_else(|| "nothing".to_string(), |b| b.to_string());
                 writeln!(
                     f,
-                    "    #{} ({}): parent gives {}, child gives {} ({})",
+                    "    #{} ({}): parent gives {}, child gives {}, {}",
                     e.person_index,
                     person_text(&e.person),
                     e.parent,
-                    child,
-                    e.shortfall
+                    e.child
+                        .map_or_else(|| "nothing".to_string(), |b| b.to_string()),
+                    by_how_much(&e.parent, e.child.as_ref())
                 )?;
             }
         }
         Ok(())
+    }
+}
+
+/// How far the child line `child` falls short of the parent line `parent`,
+/// in the figures of the benefit.
+fn by_how_much(parent: &Benefit, child: Option<&Benefit>) -> String {
+    type Unit<'a> = &'a dyn Fn(u64) -> String;
+    let Some(child) = child else {
+        return "the item is missing".to_string();
+    };
+    if matches!(parent, Benefit::Right) && child.is_worthless() {
+        // A presence-only item: any line but one worth nothing.
+        return "a line worth nothing, which does not realise the item".to_string();
+    }
+    let per_month = |fen: u64| format!("{} 元/月", yuan(fen));
+    let money = |fen: u64| format!("{} 元", yuan(fen));
+    let points = |n: u64| format!("{n} percentage points");
+    // (what, parent figure, child figure, unit) for every figure compared.
+    let figures: Vec<(&str, u64, u64, Unit)> = match (parent, child) {
+        (Benefit::MonthlyCash { fen: p }, Benefit::MonthlyCash { fen: c }) => {
+            vec![("", *p, *c, &per_month)]
+        }
+        (Benefit::Quota(p), Benefit::Quota(c)) => {
+            return format!(
+                "fewer services: {} every {} months instead of {} every {} months",
+                c.count, c.months, p.count, p.months
+            );
+        }
+        (Benefit::OneOff(p), Benefit::OneOff(c)) => vec![
+            ("fixed amount ", p.fixed, c.fixed, &money),
+            (
+                "share of the cost ",
+                p.percent.into(),
+                c.percent.into(),
+                &points,
+            ),
+            ("cap ", p.cap, c.cap, &money),
+        ],
+        (Benefit::Voucher(p), Benefit::Voucher(c)) => vec![
+            (
+                "share covered ",
+                p.percent.into(),
+                c.percent.into(),
+                &points,
+            ),
+            ("monthly cap ", p.monthly_cap, c.monthly_cap, &money),
+        ],
+        (p, c) if p.kind() != c.kind() => {
+            return format!("a {} benefit instead of a {} benefit", c.kind(), p.kind());
+        }
+        _ => Vec::new(),
+    };
+    let gaps: Vec<String> = figures
+        .into_iter()
+        .filter(|(_, p, c, _)| c < p)
+        .map(|(what, p, c, unit)| format!("{what}{} less", unit(p - c)))
+        .collect();
+    if gaps.is_empty() {
+        "less than the parent line".to_string()
+    } else {
+        gaps.join(", ")
     }
 }
 
@@ -317,6 +391,7 @@ fn report(
         .map(|(item, (persons, examples))| ItemFailure {
             item: item.key.clone(),
             name: item.name.clone(),
+            covers: item.eligibility.to_string(),
             persons,
             examples,
         })
@@ -356,5 +431,51 @@ impl Library {
             }
         }
         reports
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::by_how_much;
+    use crate::model::{Benefit, OneOff, Quota, Voucher};
+
+    #[test]
+    fn the_shortfall_is_given_in_the_benefit_figures() {
+        let cash = |fen| Benefit::MonthlyCash { fen };
+        assert_eq!(
+            by_how_much(&cash(6000), Some(&cash(5000))),
+            "10.00 元/月 less"
+        );
+        assert_eq!(by_how_much(&cash(6000), None), "the item is missing");
+        let quota = |count, months| Benefit::Quota(Quota { count, months });
+        assert_eq!(
+            by_how_much(&quota(1, 12), Some(&quota(1, 24))),
+            "fewer services: 1 every 24 months instead of 1 every 12 months"
+        );
+        let one_off = |fixed, percent, cap| {
+            Benefit::OneOff(OneOff {
+                fixed,
+                percent,
+                cap,
+            })
+        };
+        assert_eq!(
+            by_how_much(&one_off(0, 50, 300_000), Some(&one_off(0, 40, 300_000))),
+            "share of the cost 10 percentage points less"
+        );
+        let voucher = |percent, monthly_cap| {
+            Benefit::Voucher(Voucher {
+                percent,
+                monthly_cap,
+            })
+        };
+        assert_eq!(
+            by_how_much(&voucher(50, 80_000), Some(&voucher(50, 20_000))),
+            "monthly cap 600.00 元 less"
+        );
+        assert_eq!(
+            by_how_much(&cash(6000), Some(&Benefit::Right)),
+            "a right benefit instead of a monthly-cash benefit"
+        );
     }
 }

@@ -865,6 +865,10 @@ impl Reader<'_> {
                 "eligibility",
                 "presence-only",
                 "benefit",
+                "content",
+                "standard",
+                "funding",
+                "department",
             ],
         );
         let key = self.req_string(t, &span, &path, "key");
@@ -887,6 +891,10 @@ impl Reader<'_> {
             )
         });
         let legal_basis = self.req_string(t, &span, &path, "legal-basis");
+        let content = self.opt_string(t, &path, "content");
+        let standard = self.opt_string(t, &path, "standard");
+        let funding = self.opt_string(t, &path, "funding");
+        let department = self.opt_string(t, &path, "department");
         let eligibility = self
             .required(t, &span, &path, "eligibility")
             .and_then(|e| self.predicate(e, &join_path(&path, "eligibility")));
@@ -962,6 +970,10 @@ impl Reader<'_> {
             eligibility,
             kind: kind?,
             tiers: tiers.iter().map(|t| t.tier.clone()).collect(),
+            content,
+            standard,
+            funding,
+            department,
             compiled,
         };
         Some((item, tiers, span, path))
@@ -1513,6 +1525,42 @@ benefit = { kind = "voucher", percent = 50, monthly-cap = 80000, provenance = { 
             9,
             "items[1] (visits).benefit.months",
             "at least 1",
+        );
+    }
+
+    #[test]
+    fn content_standard_funding_and_department_are_read() {
+        let (text, _, _) = edit(
+            "legal-basis = \"探访关爱\"",
+            "legal-basis = \"探访关爱\"\ncontent = \"上门探访\"\nstandard = \"按照GB/T 43153-2023\"\nfunding = \"市、县两级财政\"\ndepartment = \"市民政局、市财政局\"",
+        );
+        let c = parse_ok(&text);
+        let visits = &c.items[1];
+        assert_eq!(visits.content.as_deref(), Some("上门探访"));
+        assert_eq!(visits.standard.as_deref(), Some("按照GB/T 43153-2023"));
+        let keys: Vec<_> = visits.details().iter().map(|d| d.key).collect();
+        assert_eq!(keys, ["content", "standard", "funding", "department"]);
+        assert_eq!(visits.details()[3].heading, "责任单位");
+        // Optional: the other items give none.
+        assert!(c.items[0].details().is_empty());
+    }
+
+    #[test]
+    fn a_descriptive_field_must_be_a_non_empty_string() {
+        // The new key is on the line after the edited one (line 31).
+        error_at(
+            "legal-basis = \"探访关爱\"",
+            "legal-basis = \"探访关爱\"\nstandard = 3",
+            (31, 12),
+            "items[1] (visits).standard",
+            "expected a string",
+        );
+        error_at(
+            "legal-basis = \"探访关爱\"",
+            "legal-basis = \"探访关爱\"\ndepartment = \" \"",
+            (31, 14),
+            "items[1] (visits).department",
+            "must not be empty",
         );
     }
 

@@ -22,13 +22,15 @@ use qingdan_sdk::prelude::*;
 /// 能力综合评估 (national item 3).
 const ASSESSMENT: Item = Item::baseline(1, "ability-assessment");
 
-/// 免费助浴: the county's extra item.
+/// 免费助浴服务: the county's extra item, under the key and name
+/// `catalogues/cixi-2024.toml` gives the same item (`bathing`), so the two
+/// encodings of the 慈溪 list match by key.
 const BATHING: Extra = Extra::new(
     100,
-    "free-bathing",
-    "免费助浴",
+    "bathing",
+    "免费助浴服务",
     Category::CareService,
-    "《慈溪市加快建设基本养老服务体系的实施方案》(2024)：力争低保低边失能老年人每年享受一次以上的免费助浴服务",
+    "慈溪实施方案：力爭低保低邊失能老年人每年享受一次以上的免費助浴服務",
 );
 
 /// The county list of 慈溪市.

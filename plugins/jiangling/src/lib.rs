@@ -9,10 +9,12 @@
 //!   alone, in an empty nest or left behind: the "high-risk" rule of an
 //!   Inner Mongolia guideline (≥ 1 visit a week), where the city list asks
 //!   for a monthly visit;
-//! - an extra subsidy for economically difficult elders of 80 and over
-//!   (经济困难高龄老年人补贴), which the 荆州 text asks counties to keep
-//!   adjusting without naming an amount; 50 yuan a month here. Following the
-//!   Hubei civil-affairs reply (2024), 特困 elders are not included.
+//! - the city's subsidy for economically difficult elders of 80 and over
+//!   (养老服务补贴, the 经济困难高龄 tier of `care-service-subsidy`, which the
+//!   荆州 text asks to keep adjusting without naming an amount) raised by 50
+//!   yuan a month, for the same group as the city: local hukou, every
+//!   economically difficult status including 特困. It is the city's item,
+//!   raised, not a second subsidy for the same sentence.
 
 // No `std` in the component: the reference build imports nothing.
 #![cfg_attr(target_arch = "wasm32", no_std)]
@@ -24,14 +26,12 @@ const ALLOWANCE: Item = Item::baseline(1, "old-age-allowance");
 /// 探访关爱 (national item 12).
 const VISITS: Item = Item::baseline(2, "visits");
 
-/// 经济困难高龄老年人补贴: the county's extra item.
-const POOR_OLD_SUBSIDY: Extra = Extra::new(
-    100,
-    "economically-difficult-old-age-subsidy",
-    "经济困难高龄老年人养老服务补贴",
-    Category::MaterialAssistance,
-    "《关于推进荆州市基本养老服务体系建设的实施方案》(2023)：健全经济困难高龄老年人养老服务补贴动态调整机制。每月50元为示例数额（illustrative），非官方标准",
-);
+/// 养老服务补贴 for economically difficult elders (national item 5).
+const CARE_SUBSIDY: Item = Item::baseline(3, "care-service-subsidy");
+
+/// The county's raise of the 经济困难高龄 subsidy, in yuan a month
+/// (illustrative, not an official figure).
+const SUBSIDY_RAISE_YUAN: u64 = 50;
 
 /// Weekly, written as a rate: 52 visits every 12 months.
 const WEEKLY: Benefit = Benefit::quota(52, 12);
@@ -44,7 +44,7 @@ impl County for Jiangling {
         Description::new("421024", "江陵县", "421000")
             .baseline(ALLOWANCE)
             .baseline(VISITS)
-            .extra(POOR_OLD_SUBSIDY)
+            .baseline(CARE_SUBSIDY)
     }
 
     fn evaluate(person: &Person, lines: &mut Lines) -> Result<(), String> {
@@ -55,12 +55,10 @@ impl County for Jiangling {
         if person.age >= 80 && person.living.intersects(high_risk) {
             lines.at_least(VISITS, WEEKLY);
         }
-        let difficult = matches!(
-            person.assistance,
-            Assistance::LowIncome | Assistance::DibaoEdge | Assistance::Dibao
-        );
-        if difficult && person.age >= 80 {
-            lines.add(POOR_OLD_SUBSIDY, Benefit::cash_yuan(50));
+        // The city's group: local hukou, economically difficult (特困
+        // included), 80 and over.
+        if person.hukou == Hukou::Local && person.is_economically_difficult() && person.age >= 80 {
+            lines.plus_cash_yuan(CARE_SUBSIDY, SUBSIDY_RAISE_YUAN);
         }
         Ok(())
     }
@@ -103,13 +101,25 @@ mod tests {
     }
 
     #[test]
-    fn subsidy_leaves_tekun_out() {
-        let p = |assistance| Person {
+    fn the_city_subsidy_is_raised_for_the_city_group_only() {
+        let city = [(CARE_SUBSIDY, Benefit::cash_yuan(100))];
+        let p = |assistance, hukou| Person {
             assistance,
+            hukou,
             ..Person::aged(81)
         };
-        assert!(run(p(Assistance::Dibao), &[]).has(POOR_OLD_SUBSIDY));
-        assert!(!run(p(Assistance::Tekun), &[]).has(POOR_OLD_SUBSIDY));
-        assert!(!run(p(Assistance::None), &[]).has(POOR_OLD_SUBSIDY));
+        for status in [Assistance::Dibao, Assistance::Tekun, Assistance::LowIncome] {
+            let lines = run(p(status, Hukou::Local), &city);
+            assert_eq!(lines.cash_fen(CARE_SUBSIDY), Some(15_000));
+        }
+        // Non-local residents and elders without a status keep what they had.
+        assert!(!run(p(Assistance::Dibao, Hukou::NonLocal), &[]).has(CARE_SUBSIDY));
+        assert!(!run(p(Assistance::None, Hukou::Local), &[]).has(CARE_SUBSIDY));
+        let young = Person {
+            assistance: Assistance::Dibao,
+            ..Person::aged(70)
+        };
+        let lines = run(young, &[(CARE_SUBSIDY, Benefit::cash_yuan(50))]);
+        assert_eq!(lines.cash_fen(CARE_SUBSIDY), Some(5_000));
     }
 }

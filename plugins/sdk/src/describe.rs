@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 /// ```
 /// use qingdan_sdk::{Category, Description, Extra, Item};
 /// const ASSESSMENT: Item = Item::baseline(1, "ability-assessment");
-/// const BATHING: Extra = Extra::new(100, "free-bathing", "免费助浴",
+/// const BATHING: Extra = Extra::new(100, "bathing", "免费助浴服务",
 ///     Category::CareService, "《慈溪市加快建设基本养老服务体系的实施方案》(2024)");
 /// let d = Description::new("330282", "慈溪市", "330200")
 ///     .baseline(ASSESSMENT)

@@ -12,7 +12,7 @@
 //!
 //! const ALLOWANCE: Item = Item::baseline(1, "old-age-allowance");
 //! const ASSESSMENT: Item = Item::baseline(2, "ability-assessment");
-//! const BATHING: Extra = Extra::new(100, "free-bathing", "免费助浴",
+//! const BATHING: Extra = Extra::new(100, "bathing", "免费助浴服务",
 //!     Category::CareService, "《慈溪市加快建设基本养老服务体系的实施方案》(2024)");
 //!
 //! struct Cixi;

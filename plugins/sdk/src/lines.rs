@@ -56,8 +56,8 @@ impl Item {
 /// use qingdan_sdk::{Category, Extra};
 /// const BATHING: Extra = Extra::new(
 ///     100,
-///     "free-bathing",
-///     "免费助浴",
+///     "bathing",
+///     "免费助浴服务",
 ///     Category::CareService,
 ///     "《慈溪市加快建设基本养老服务体系的实施方案》(2024)",
 /// );

@@ -5,17 +5,21 @@
 //! district's current list:
 //!
 //! - the subsidy for economically difficult elders of 80 and over
-//!   (经济困难高龄老年人养老服务补贴; Jiangxi: 50 yuan a month for 低保 and
-//!   特困) raised to 60 yuan;
-//! - the nursing subsidy for disabled economically difficult elders
-//!   (经济困难失能老年人护理补贴; Jiangxi: at least 50 yuan a month for 低保
-//!   elders of 60 and over who are 失能) extended to 低保边缘 elders;
-//! - priority admission to a public care home for 抚恤优待对象 (veterans'
-//!   entitled persons), as the 宜春 text asks ("同等条件下优先安排");
+//!   (经济困难高龄老年人养老服务补贴; Jiangxi and the city: 50 yuan a month for
+//!   低保 and 特困) raised to 60 yuan;
+//! - the nursing subsidy for disabled 低保边缘 elders raised from the city's
+//!   30 yuan to 50, the level the city (and Jiangxi) give 低保 elders; the city
+//!   already covers 低边 elders, so this raises, it does not extend;
 //! - a home-service voucher (居家养老服务消费券) for elders of 80 and over
 //!   living alone: half of the cost, at most 100 yuan a month.
 //!
-//! 失能 is read as GB/T 42195 moderate or worse.
+//! Both subsidy raises are for local-hukou elders, the city's group: the
+//! district pays no cash to non-local residents the city does not pay. The
+//! voucher is a service for every resident who qualifies.
+//!
+//! 失能 is read as GB/T 42195 moderate or worse. (The 宜春 text's priority for
+//! 抚恤优待对象 in public homes is already a city item, `public-home-priority`;
+//! the district adds nothing to it.)
 
 // No `std` in the component: the reference build imports nothing.
 #![cfg_attr(target_arch = "wasm32", no_std)]
@@ -26,8 +30,6 @@ use qingdan_sdk::prelude::*;
 const CARE_SUBSIDY: Item = Item::baseline(1, "care-service-subsidy");
 /// 护理补贴 for disabled economically difficult elders (national item 7).
 const NURSING_SUBSIDY: Item = Item::baseline(2, "nursing-subsidy");
-/// Priority admission to a public care home (宜春 city item).
-const PUBLIC_HOME_PRIORITY: Item = Item::baseline(3, "public-home-priority");
 
 /// 居家养老服务消费券: the district's extra item.
 const HOME_SERVICE_VOUCHER: Extra = Extra::new(
@@ -46,20 +48,16 @@ impl County for Yuanzhou {
         Description::new("360902", "袁州区", "360900")
             .baseline(CARE_SUBSIDY)
             .baseline(NURSING_SUBSIDY)
-            .baseline(PUBLIC_HOME_PRIORITY)
             .extra(HOME_SERVICE_VOUCHER)
     }
 
     fn evaluate(person: &Person, lines: &mut Lines) -> Result<(), String> {
-        if person.is_dibao_or_tekun() && person.age >= 80 {
+        let local = person.hukou == Hukou::Local;
+        if local && person.is_dibao_or_tekun() && person.age >= 80 {
             lines.at_least(CARE_SUBSIDY, Benefit::cash_yuan(60));
         }
-        let edge_or_dibao = matches!(person.assistance, Assistance::DibaoEdge | Assistance::Dibao);
-        if edge_or_dibao && person.is_disabled() {
+        if local && person.assistance == Assistance::DibaoEdge && person.is_disabled() {
             lines.at_least(NURSING_SUBSIDY, Benefit::cash_yuan(50));
-        }
-        if person.veteran_entitled {
-            lines.at_least(PUBLIC_HOME_PRIORITY, Benefit::right());
         }
         if person.age >= 80 && person.living.contains(Living::ALONE) {
             lines.add(HOME_SERVICE_VOUCHER, Benefit::voucher(50, 100));
@@ -81,7 +79,7 @@ mod tests {
     }
 
     #[test]
-    fn subsidies_raised_and_extended() {
+    fn subsidies_raised_for_local_elders() {
         let p = Person {
             assistance: Assistance::Dibao,
             ..Person::aged(85)
@@ -94,15 +92,23 @@ mod tests {
         };
         assert_eq!(run(p).cash_fen(NURSING_SUBSIDY), Some(5_000));
         assert!(!run(Person::aged(62)).has(NURSING_SUBSIDY));
+        let p = Person {
+            assistance: Assistance::DibaoEdge,
+            ability: Ability::Severe,
+            hukou: Hukou::NonLocal,
+            ..Person::aged(62)
+        };
+        assert!(!run(p).has(NURSING_SUBSIDY));
+        let p = Person {
+            assistance: Assistance::Tekun,
+            hukou: Hukou::NonLocal,
+            ..Person::aged(85)
+        };
+        assert!(!run(p).has(CARE_SUBSIDY));
     }
 
     #[test]
-    fn veterans_get_priority_and_lone_elders_a_voucher() {
-        let p = Person {
-            veteran_entitled: true,
-            ..Person::aged(60)
-        };
-        assert_eq!(run(p).get(PUBLIC_HOME_PRIORITY), Some(&Benefit::Right));
+    fn lone_elders_get_a_voucher() {
         let p = Person {
             living: Living::ALONE,
             ..Person::aged(80)
