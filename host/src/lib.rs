@@ -22,6 +22,8 @@
 //! - [`evaluate`]: one evaluation with the guard: baseline lines, county lines,
 //!   the merge that never goes below the baseline, and the explanation of each
 //!   line.
+//! - [`text`]: safe text: escaping and capping what a component wrote before
+//!   it reaches a terminal, a log or a page.
 //! - [`cli`]: the `qingdan` command line (`catalogue check`, `eval`, `check`,
 //!   `new`, `bench`).
 
@@ -30,4 +32,5 @@ pub mod cli;
 pub mod evaluate;
 pub mod model;
 pub mod runtime;
+pub mod text;
 pub mod verify;
