@@ -7,6 +7,8 @@ use qingdan::catalogue::{Catalogue, Library};
 use qingdan::evaluate::{self, Binding, Status};
 use qingdan::model::{Ability, Assistance, Benefit, DOMAIN_SIZE, Hukou, Line, Person, Shortfall};
 use qingdan::runtime::{CallError, FIXED_WALL_CLOCK_SECONDS, Limits, LoadError, Plugin, Runtime};
+
+use crate::worker;
 use qingdan::verify::{self, Options, Report};
 use qingdan_guests::{fixtures, plugins};
 use std::path::PathBuf;
@@ -18,7 +20,7 @@ fn root() -> PathBuf {
 
 fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| Runtime::new(Limits::default()).unwrap())
+    RUNTIME.get_or_init(|| Runtime::new(Limits::default(), worker()).unwrap())
 }
 
 fn library() -> &'static Library {

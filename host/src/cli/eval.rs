@@ -51,7 +51,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<u8> {
     let evaluation = match &args.plugin {
         None => evaluate::evaluate(catalogue, None, &person, as_of),
         Some(path) => {
-            let runtime = Runtime::new(Limits::default()).context("starting the runtime")?;
+            let runtime = Runtime::new(Limits::default(), super::compiler())
+                .context("starting the runtime")?;
             let plugin = match runtime.load_file(path) {
                 Ok(plugin) => plugin,
                 Err(e) => {
