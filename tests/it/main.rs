@@ -9,6 +9,7 @@ mod cli;
 mod guests;
 mod proof;
 mod runtime;
+mod sandbox;
 
 /// The compile worker the integration tests use: the `qingdan` binary built
 /// for them, as in production.
