@@ -31,7 +31,7 @@ pub(crate) fn path(dir: &Path, engine: &Engine, hex: &str) -> PathBuf {
 /// Loads a cached artefact, or `None` when there is none or it is damaged.
 pub(crate) fn load(dir: &Path, engine: &Engine, hex: &str) -> Option<Component> {
     let bytes = std::fs::read(path(dir, engine, hex)).ok()?;
-    deserialize(engine, checked(&bytes)?)
+    deserialize(engine, checked(&bytes)?).ok()
 }
 
 /// The artefact of a file in the cache format, if its checksum holds.
@@ -40,18 +40,31 @@ fn checked(file: &[u8]) -> Option<&[u8]> {
     (Sha256::digest(artefact).as_slice() == checksum).then_some(artefact)
 }
 
+/// Why a file from the compile worker was not accepted.
+pub(crate) enum Refused {
+    /// Its checksum or digest does not hold: not what the worker reported.
+    Damaged,
+    /// The artefact is intact, but this engine refuses it (for example, an
+    /// instance of the component would not fit the pooling allocator's slots).
+    Engine(String),
+}
+
 /// The component in a file the compile worker wrote, if its checksum holds
 /// and its artefact has the sha256 (hex) the worker reported.
-pub(crate) fn from_file(engine: &Engine, file: &[u8], artefact_sha256: &str) -> Option<Component> {
-    let artefact = checked(file)?;
+pub(crate) fn from_file(
+    engine: &Engine,
+    file: &[u8],
+    artefact_sha256: &str,
+) -> Result<Component, Refused> {
+    let artefact = checked(file).ok_or(Refused::Damaged)?;
     if hex::encode(Sha256::digest(artefact)) != artefact_sha256 {
-        return None;
+        return Err(Refused::Damaged);
     }
-    deserialize(engine, artefact)
+    deserialize(engine, artefact).map_err(|e| Refused::Engine(format!("{e:#}")))
 }
 
 #[allow(unsafe_code)]
-fn deserialize(engine: &Engine, artefact: &[u8]) -> Option<Component> {
+fn deserialize(engine: &Engine, artefact: &[u8]) -> wasmtime::Result<Component> {
     // SAFETY: `Component::deserialize` trusts its input to be an artefact
     // produced by `Component::serialize` of a compatible engine, because it
     // maps it as executable code. Only two writers produce what reaches this
@@ -64,7 +77,7 @@ fn deserialize(engine: &Engine, artefact: &[u8]) -> Option<Component> {
     // tag, and the checksum proves the file is complete and unaltered since
     // it was written. The cache directory must not be writable by anyone the
     // host does not trust.
-    unsafe { Component::deserialize(engine, artefact) }.ok()
+    unsafe { Component::deserialize(engine, artefact) }
 }
 
 /// The cache file of `artefact`: its checksum, then the artefact.

@@ -113,7 +113,7 @@ pub enum LoadError {
     TextNotAccepted,
     /// The structural pre-check refused the component before compiling it.
     #[error(
-        "the component is too complex to compile safely: {found} {what}, over the limit of {limit} ({}), at {}",
+        "the component is too complex to compile safely: {found} {what}, over the limit of {limit} ({}), {}",
         what.limit_name(), quote(at)
     )]
     TooComplex {
@@ -123,7 +123,7 @@ pub enum LoadError {
         found: u64,
         /// The limit.
         limit: u64,
-        /// Where in the component.
+        /// Where in the component, e.g. `in the function section at byte 30`.
         at: String,
     },
     /// The compile worker hit one of its limits and was stopped.

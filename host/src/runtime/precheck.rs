@@ -163,7 +163,7 @@ impl Check<'_> {
                     .push(Frame::new(encoding == Encoding::Component));
                 let depth = self.depth();
                 self.bound(Structure::ComponentNesting, depth, || {
-                    format!("component at byte {}", range.start)
+                    format!("in the component at byte {}", range.start)
                 })?;
             }
             Payload::End(_) => {
@@ -174,7 +174,9 @@ impl Check<'_> {
                     if let Some(parent) = self.frames.last_mut() {
                         parent.components.push(flat);
                     } else {
-                        self.bound(Structure::FlatInstances, flat, || "the component".into())?;
+                        self.bound(Structure::FlatInstances, flat, || {
+                            "in the whole component".into()
+                        })?;
                     }
                 }
             }
@@ -182,7 +184,7 @@ impl Check<'_> {
                 self.functions = self.functions.saturating_add(u64::from(reader.count()));
                 let functions = self.functions;
                 self.bound(Structure::Functions, functions, || {
-                    format!("function section at byte {}", reader.range().start)
+                    format!("in the function section at byte {}", reader.range().start)
                 })?;
             }
             Payload::CodeSectionStart { .. } => self.function_index = 0,
@@ -195,17 +197,20 @@ impl Check<'_> {
                 let start = reader.range().start;
                 let count = reader.into_imports().count();
                 self.bound(Structure::Imports, count as u64, || {
-                    format!("import section at byte {start}")
+                    format!("in the import section at byte {start}")
                 })?;
             }
             Payload::ExportSection(reader) => {
                 self.bound(Structure::Exports, u64::from(reader.count()), || {
-                    format!("export section at byte {}", reader.range().start)
+                    format!("in the export section at byte {}", reader.range().start)
                 })?;
             }
             Payload::ComponentImportSection(reader) => {
                 self.bound(Structure::Imports, u64::from(reader.count()), || {
-                    format!("component import section at byte {}", reader.range().start)
+                    format!(
+                        "in the component import section at byte {}",
+                        reader.range().start
+                    )
                 })?;
                 for import in reader {
                     let import = import.map_err(invalid)?;
@@ -217,7 +222,10 @@ impl Check<'_> {
             }
             Payload::ComponentExportSection(reader) => {
                 self.bound(Structure::Exports, u64::from(reader.count()), || {
-                    format!("component export section at byte {}", reader.range().start)
+                    format!(
+                        "in the component export section at byte {}",
+                        reader.range().start
+                    )
                 })?;
                 for export in reader {
                     let export = export.map_err(invalid)?;
@@ -275,7 +283,7 @@ impl Check<'_> {
     fn flat_bound(&self, at: usize) -> Result<(), LoadError> {
         let flat = self.frames.last().map(|f| f.flat).unwrap_or(0);
         self.bound(Structure::FlatInstances, flat, || {
-            format!("instance section at byte {at}")
+            format!("in the instance section at byte {at}")
         })
     }
 
@@ -283,7 +291,7 @@ impl Check<'_> {
         let range = body.range();
         let at = || {
             format!(
-                "function {index} of its module (body at byte {})",
+                "in function {index} of its module (body at byte {})",
                 range.start
             )
         };

@@ -238,10 +238,16 @@ pub(crate) fn compile(
                 )));
             }
             let file = std::fs::read(&output).map_err(io("cannot read", &output))?;
-            let Some(component) = cache::from_file(engine, &file, &artefact_sha256) else {
-                return Err(LoadError::Worker(
-                    "the worker's artefact does not match the digest it reported".into(),
-                ));
+            let component = match cache::from_file(engine, &file, &artefact_sha256) {
+                Ok(component) => component,
+                Err(cache::Refused::Damaged) => {
+                    return Err(LoadError::Worker(
+                        "the worker's artefact does not match the digest it reported".into(),
+                    ));
+                }
+                Err(cache::Refused::Engine(message)) => {
+                    return Err(LoadError::Invalid { message });
+                }
             };
             Ok(Compiled {
                 component,
