@@ -32,8 +32,11 @@ pub(crate) fn header(bytes: &[u8]) -> Result<Header, LoadError> {
             }),
         };
     }
-    // WebAssembly text is accepted (handy for hand-written tests); anything
-    // else is not WebAssembly.
+    // WebAssembly text is recognised here, but only a runtime that compiles
+    // trusted input in process accepts it (hand-written tests); a runtime
+    // with the compile worker refuses it (`LoadError::TextNotAccepted`), so
+    // wasmtime's text parser never sees an upload. Anything else is not
+    // WebAssembly.
     let text = std::str::from_utf8(bytes).map_err(|_| LoadError::NotWasm)?;
     let body = text.trim_start();
     if body.starts_with("(module") {
