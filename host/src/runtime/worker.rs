@@ -34,6 +34,13 @@
 //! limit and, when it could be read, the peak memory; one that crashed or
 //! answered nonsense is a [`LoadError::Worker`]. Neither ever takes the
 //! caller down.
+//!
+//! What this isolates is resources: memory, CPU and time spent compiling.
+//! The worker is the host's own code and its artefact becomes executable
+//! code in the host, so the checks above prove the artefact is the one the
+//! worker made, not that a worker subverted by its input (a code-generation
+//! bug exploited by a component) made an honest one. Against that, the
+//! defence is wasmtime's own (its fuzzed compiler), as for any embedder.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
