@@ -223,6 +223,8 @@ pub struct Runtime {
     loaded: Mutex<MemoryCache>,
     cache_dir: Option<PathBuf>,
     compiler: Compiler,
+    /// Compile workers running at once.
+    workers: Arc<Slots>,
     compiles: AtomicU64,
     worker_peak: AtomicU64,
 }
@@ -308,6 +310,10 @@ pub struct RuntimeStats {
     pub evictions: u64,
     /// Compilations so far (in the worker or in process).
     pub compiles: u64,
+    /// Compile workers running now.
+    pub live_workers: u32,
+    /// Loads refused because every compile-worker slot stayed busy.
+    pub compile_busy: u64,
     /// The largest peak memory a compile worker reported, in bytes.
     pub worker_peak_bytes: Option<u64>,
     /// Each cached plugin's instances, by digest.
@@ -353,6 +359,7 @@ impl Runtime {
         wasi::add_to_linker(&mut wasi).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
 
         let ticker = Ticker::start(engine.clone())?;
+        let workers = Arc::new(Slots::new(limits.max_compile_workers, limits.compile_wait));
         Ok(Runtime {
             core: Arc::new(Core {
                 engine,
@@ -364,6 +371,7 @@ impl Runtime {
             loaded: Mutex::new(MemoryCache::default()),
             cache_dir: None,
             compiler,
+            workers,
             compiles: AtomicU64::new(0),
             worker_peak: AtomicU64::new(0),
         })
@@ -377,12 +385,18 @@ impl Runtime {
     /// The in-memory cache, the compilations and each cached plugin's instances.
     pub fn stats(&self) -> RuntimeStats {
         let peak = self.worker_peak.load(Ordering::Relaxed);
+        let (live_workers, compile_busy) = {
+            let workers = self.workers.state();
+            (workers.live, workers.busy)
+        };
         let mut stats = RuntimeStats {
             cached_plugins: 0,
             cached_bytes: 0,
             cache_limit_bytes: self.core.limits.memory_cache_bytes,
             evictions: 0,
             compiles: self.compiles.load(Ordering::Relaxed),
+            live_workers,
+            compile_busy,
             worker_peak_bytes: (peak > 0).then_some(peak),
             plugins: Vec::new(),
         };
@@ -491,7 +505,10 @@ impl Runtime {
                 codes: None,
                 load_log: String::new(),
                 code_bytes,
-                slots: Arc::new(Slots::new(limits)),
+                slots: Arc::new(Slots::new(
+                    limits.max_instances_per_plugin,
+                    limits.instance_wait,
+                )),
             }),
             source,
             compile_time,
@@ -537,7 +554,13 @@ impl Runtime {
         self.compiles.fetch_add(1, Ordering::Relaxed);
         let engine = &self.core.engine;
         let result = match &self.compiler {
-            Compiler::Worker(exe) => worker::compile(exe, engine, &self.core.limits, bytes),
+            Compiler::Worker(exe) => match self.workers.acquire() {
+                Ok(_slot) => worker::compile(exe, engine, &self.core.limits, bytes),
+                Err(waited) => Err(LoadError::CompileBusy {
+                    limit: self.workers.max,
+                    waited,
+                }),
+            },
             Compiler::InProcess => Component::new(engine, bytes)
                 .map(|component| worker::Compiled {
                     component,
@@ -641,10 +664,12 @@ struct PluginInner {
     slots: Arc<Slots>,
 }
 
-/// The instance slots of one plugin: at most
-/// [`Limits::max_instances_per_plugin`] instances alive at once; a call
-/// beyond it waits up to [`Limits::instance_wait`], then fails with
-/// [`CallError::Busy`].
+/// A counting semaphore with a bounded wait, and its accounting. It gives
+/// each plugin its instance slots (at most
+/// [`Limits::max_instances_per_plugin`] alive at once; a call beyond it waits
+/// up to [`Limits::instance_wait`], then fails with [`CallError::Busy`]), and
+/// the runtime its compile-worker slots ([`Limits::max_compile_workers`],
+/// [`Limits::compile_wait`], then [`LoadError::CompileBusy`]).
 struct Slots {
     max: u32,
     wait: Duration,
@@ -660,10 +685,10 @@ struct SlotState {
 }
 
 impl Slots {
-    fn new(limits: &Limits) -> Slots {
+    fn new(max: u32, wait: Duration) -> Slots {
         Slots {
-            max: limits.max_instances_per_plugin.max(1),
-            wait: limits.instance_wait,
+            max: max.max(1),
+            wait,
             state: Mutex::new(SlotState::default()),
             freed: Condvar::new(),
         }
@@ -674,17 +699,16 @@ impl Slots {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn acquire(self: &Arc<Slots>) -> Result<Slot, CallError> {
+    /// Takes a slot, waiting at most the bounded wait; on failure, how long
+    /// it waited.
+    fn acquire(self: &Arc<Slots>) -> Result<Slot, Duration> {
         let started = Instant::now();
         let mut state = self.state();
         while state.live >= self.max {
             let left = self.wait.saturating_sub(started.elapsed());
             if left.is_zero() {
                 state.busy += 1;
-                return Err(CallError::Busy {
-                    limit: self.max,
-                    waited: started.elapsed(),
-                });
+                return Err(started.elapsed());
             }
             state = self
                 .freed
@@ -698,7 +722,7 @@ impl Slots {
     }
 }
 
-/// One taken instance slot, given back when dropped.
+/// One taken slot, given back when dropped.
 struct Slot(Arc<Slots>);
 
 impl Drop for Slot {
@@ -870,7 +894,13 @@ impl Plugin {
     /// contract's types is told apart (at load it means the wrong world).
     fn instantiate_checked(&self) -> Result<Instance, Instantiation> {
         let core = &self.inner.core;
-        let slot = self.inner.slots.acquire().map_err(Instantiation::Call)?;
+        let slots = &self.inner.slots;
+        let slot = slots.acquire().map_err(|waited| {
+            Instantiation::Call(CallError::Busy {
+                limit: slots.max,
+                waited,
+            })
+        })?;
         let mut store = Store::new(&core.engine, StoreData::new(&core.limits));
         store.limiter(|data| &mut data.limiter);
         // The instance's start-up code (if any) runs under a budget too.

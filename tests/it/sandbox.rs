@@ -375,3 +375,29 @@ fn escapes_in_guest_errors_never_reach_the_terminal_raw() {
         "the guest's message should be shown escaped:\n{stdout}\n{stderr}"
     );
 }
+
+#[test]
+fn compile_workers_are_capped_and_a_load_past_the_cap_is_refused_in_time() {
+    // No waiting allowed, one worker: two loads at once, one is refused
+    // (or, if the first finished first, both compile).
+    let runtime = std::sync::Arc::new(runtime(Limits {
+        max_compile_workers: 1,
+        compile_wait: std::time::Duration::ZERO,
+        ..Limits::default()
+    }));
+    let handles: Vec<_> = [plugins::CIXI, plugins::ZHENHAI]
+        .into_iter()
+        .map(|path| {
+            let runtime = runtime.clone();
+            std::thread::spawn(move || runtime.load_file(Path::new(path)).map(|_| ()))
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let busy = results
+        .iter()
+        .filter(|r| matches!(r, Err(LoadError::CompileBusy { limit: 1, .. })))
+        .count();
+    assert!(results.iter().any(|r| r.is_ok()), "{results:?}");
+    assert_eq!(busy as u64, runtime.stats().compile_busy);
+    assert_eq!(runtime.stats().live_workers, 0);
+}

@@ -137,6 +137,18 @@ pub enum LoadError {
         /// The worker's peak resident memory, when it could be read.
         peak_bytes: Option<u64>,
     },
+    /// Every compile-worker slot stayed taken for the whole wait
+    /// ([`Limits::max_compile_workers`](super::Limits::max_compile_workers),
+    /// [`Limits::compile_wait`](super::Limits::compile_wait)); try again later.
+    #[error(
+        "the host is busy compiling: all {limit} compile workers stayed in use for {waited:?} (max_compile_workers)"
+    )]
+    CompileBusy {
+        /// The cap on workers at once.
+        limit: u32,
+        /// How long the load waited.
+        waited: Duration,
+    },
     /// The compile worker failed in another way: it could not be started,
     /// crashed, or gave an answer the host does not accept.
     #[error("the compile worker failed: {}", quote(.0))]

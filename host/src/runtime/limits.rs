@@ -85,6 +85,18 @@ pub const DEFAULT_COMPILE_CPU_SECONDS: u64 = 20;
 /// tens of MiB. The bombs this stops took 1–2 GiB before aborting the host.
 pub const DEFAULT_COMPILE_MEMORY_BYTES: u64 = 1 << 30;
 
+/// Compile workers running at once in one runtime: 2. Each may take
+/// [`DEFAULT_COMPILE_MEMORY_BYTES`] and a core or two, so this bounds what a
+/// burst of uploads can take from the host (2 GiB, the cores of a small
+/// machine); loads beyond it queue.
+pub const DEFAULT_MAX_COMPILE_WORKERS: u32 = 2;
+
+/// How long a load waits for a compile-worker slot before it fails with
+/// [`LoadError::CompileBusy`](super::LoadError::CompileBusy): 30 s, three
+/// compile wall-time limits, so a short queue drains while a flood of
+/// uploads is refused instead of piling up.
+pub const DEFAULT_COMPILE_WAIT: Duration = Duration::from_secs(30);
+
 /// Functions defined in all core modules of a component together: 50,000.
 /// A Rust plugin defines a few hundred to a few thousand; compile time and
 /// memory grow with the count, and 200,000 tiny functions took more than a
@@ -186,6 +198,10 @@ pub struct Limits {
     pub compile_cpu_seconds: u64,
     /// Address space of the compile worker, in bytes ([`DEFAULT_COMPILE_MEMORY_BYTES`]).
     pub compile_memory_bytes: u64,
+    /// Compile workers at once ([`DEFAULT_MAX_COMPILE_WORKERS`]).
+    pub max_compile_workers: u32,
+    /// Wait for a compile-worker slot ([`DEFAULT_COMPILE_WAIT`]).
+    pub compile_wait: Duration,
     /// Functions in all core modules ([`DEFAULT_MAX_FUNCTIONS`]).
     pub max_functions: u64,
     /// Bytes of one function body ([`DEFAULT_MAX_FUNCTION_BODY_BYTES`]).
@@ -229,6 +245,8 @@ impl Default for Limits {
             compile_wall_time: DEFAULT_COMPILE_WALL_TIME,
             compile_cpu_seconds: DEFAULT_COMPILE_CPU_SECONDS,
             compile_memory_bytes: DEFAULT_COMPILE_MEMORY_BYTES,
+            max_compile_workers: DEFAULT_MAX_COMPILE_WORKERS,
+            compile_wait: DEFAULT_COMPILE_WAIT,
             max_functions: DEFAULT_MAX_FUNCTIONS,
             max_function_body_bytes: DEFAULT_MAX_FUNCTION_BODY_BYTES,
             max_nesting_depth: DEFAULT_MAX_NESTING_DEPTH,
