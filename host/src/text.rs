@@ -58,6 +58,11 @@ pub fn classify(c: char) -> Option<Unsafe> {
     }
 }
 
+/// Whether `c` must not reach a terminal or a page as it is.
+pub fn is_unsafe(c: char) -> bool {
+    classify(c).is_some()
+}
+
 /// The first unsafe character of `s`: its byte offset, the character and why.
 pub fn offending(s: &str) -> Option<(usize, char, Unsafe)> {
     s.char_indices()
@@ -158,6 +163,7 @@ mod tests {
             "U+202E (bidirectional-formatting character) at byte 3"
         );
         assert_eq!(offending("plain"), None);
+        assert!(is_unsafe('\u{9b}') && is_unsafe('\u{2069}') && !is_unsafe('慈'));
     }
 
     #[test]
