@@ -21,7 +21,7 @@ use native::best;
 use qingdan::catalogue::{Catalogue, Library};
 use qingdan::evaluate::{self, Binding, County, Served};
 use qingdan::model::{DOMAIN_SIZE, Line, Person};
-use qingdan::runtime::{Limits, Plugin, Runtime};
+use qingdan::runtime::{Compiler, Limits, Plugin, Runtime};
 use qingdan::table::{AnswerTable, TableCache};
 use qingdan::verify::{self, Options};
 use std::collections::HashMap;
@@ -67,7 +67,8 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let library =
         Library::load_dir(&root.join("catalogues")).unwrap_or_else(|e| fail(e.to_string()));
-    let runtime = Runtime::new(Limits::default()).unwrap_or_else(|e| fail(e.to_string()));
+    let runtime = Runtime::new(Limits::default(), Compiler::InProcess)
+        .unwrap_or_else(|e| fail(e.to_string()));
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -195,21 +196,22 @@ fn main() {
     for (name, path) in plugins {
         let bytes = std::fs::read(path).unwrap_or_else(|e| fail(format!("{name}: {e}")));
         let (_, compile) = best(3, || {
-            let fresh = Runtime::new(Limits::default()).unwrap_or_else(|e| fail(e.to_string()));
+            let fresh = Runtime::new(Limits::default(), Compiler::InProcess)
+                .unwrap_or_else(|e| fail(e.to_string()));
             match fresh.load(&bytes) {
                 Ok(plugin) => plugin.compile_time(),
                 Err(e) => fail(format!("{name}: {e}")),
             }
         });
         // Write the artefact once, then load it in new runtimes from disk.
-        let writer = Runtime::new(Limits::default())
+        let writer = Runtime::new(Limits::default(), Compiler::InProcess)
             .unwrap_or_else(|e| fail(e.to_string()))
             .with_cache_dir(cache.clone());
         if let Err(e) = writer.load(&bytes) {
             fail(format!("{name}: {e}"));
         }
         let (_, load) = best(5, || {
-            let reader = Runtime::new(Limits::default())
+            let reader = Runtime::new(Limits::default(), Compiler::InProcess)
                 .unwrap_or_else(|e| fail(e.to_string()))
                 .with_cache_dir(cache.clone());
             match reader.load(&bytes) {
@@ -306,7 +308,7 @@ fn eval_paths(name: &str, path: &str, catalogue: &Catalogue, table: &AnswerTable
         .parse()
         .unwrap_or_else(|e| fail(format!("{e}")));
     // Write the precompiled artefact once.
-    let writer = Runtime::new(Limits::default())
+    let writer = Runtime::new(Limits::default(), Compiler::InProcess)
         .unwrap_or_else(|e| fail(e.to_string()))
         .with_cache_dir(dir.join("components"));
     if let Err(e) = writer.load(&bytes) {
@@ -336,7 +338,7 @@ fn eval_paths(name: &str, path: &str, catalogue: &Catalogue, table: &AnswerTable
         ));
     });
     let former = median(&mut || {
-        let reader = Runtime::new(Limits::default())
+        let reader = Runtime::new(Limits::default(), Compiler::InProcess)
             .unwrap_or_else(|e| fail(e.to_string()))
             .with_cache_dir(dir.join("components"));
         let plugin = reader.load(&bytes).unwrap_or_else(|e| fail(e.to_string()));

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use qingdan::model::{Benefit, HOST_CODES_FROM, Line, Person};
-use qingdan::runtime::{Limits, Runtime};
+use qingdan::runtime::{Compiler, Limits, Runtime};
 
 fn main() -> anyhow::Result<()> {
     let path = std::env::args()
@@ -19,7 +19,8 @@ fn main() -> anyhow::Result<()> {
     let cache = std::env::temp_dir().join(format!("qingdan-timing-{}", std::process::id()));
 
     // Compile (fresh runtime, empty disk cache).
-    let runtime = Runtime::new(Limits::default())?.with_cache_dir(cache.clone());
+    let runtime =
+        Runtime::new(Limits::default(), Compiler::InProcess)?.with_cache_dir(cache.clone());
     let plugin = runtime.load(&bytes)?;
     println!(
         "component: {} bytes, {}, imports WASI: {}",
@@ -32,7 +33,8 @@ fn main() -> anyhow::Result<()> {
     drop(runtime);
 
     // Load the precompiled artefact (new runtime, same cache dir).
-    let runtime = Runtime::new(Limits::default())?.with_cache_dir(cache.clone());
+    let runtime =
+        Runtime::new(Limits::default(), Compiler::InProcess)?.with_cache_dir(cache.clone());
     let plugin = runtime.load(&bytes)?;
     println!(
         "precompiled load:           {:?} ({:?})",

@@ -9,6 +9,7 @@ mod catalogue;
 mod check;
 mod eval;
 pub mod new;
+mod worker;
 
 /// Exit code for "the check ran and failed".
 pub const EXIT_FAIL: u8 = 1;
@@ -37,6 +38,10 @@ enum Command {
     Check(check::CheckArgs),
     /// Scaffold a county plugin crate that builds and passes `check` out of the box.
     New(new::NewArgs),
+    /// Internal: compile one component under resource limits for the runtime
+    /// that started this process (see `runtime::Compiler::Worker`).
+    #[command(name = "compile-worker", hide = true)]
+    CompileWorker(worker::WorkerArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -54,6 +59,7 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Check(args) => check::run(args),
         Command::New(args) => new::run(args),
+        Command::CompileWorker(args) => Ok(worker::run(args)),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -62,6 +68,15 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_INVALID)
         }
     }
+}
+
+/// How the command line compiles components: in a compile worker that is
+/// this very executable. Should the path of this executable be unknown, the
+/// `qingdan` on `PATH` is tried; a different build is refused by the runtime
+/// (its engine differs).
+fn compiler() -> crate::runtime::Compiler {
+    let exe = std::env::current_exe().unwrap_or_else(|_| std::path::PathBuf::from("qingdan"));
+    crate::runtime::Compiler::Worker(exe)
 }
 
 /// Today's date in China (UTC+8), the default evaluation date.

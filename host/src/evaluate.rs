@@ -370,6 +370,7 @@ pub fn fault_kind(e: &CallError) -> &'static str {
         CallError::Malformed { .. } => "malformed",
         CallError::Guest { .. } => "guest-error",
         CallError::Instantiate(_) => "instantiate",
+        CallError::Busy { .. } => "busy",
         CallError::Poisoned(_) => "poisoned",
     }
 }

@@ -27,7 +27,8 @@
 //!   production serves.
 //! - [`register`]: the jurisdiction register; the baseline of a county is
 //!   its parent's list, chosen by the host.
-//! - [`text`]: escaping and capping text that came from a component.
+//! - [`text`]: safe text: escaping and capping what a component wrote before
+//!   it reaches a terminal, a log or a page.
 //! - [`cli`]: the `qingdan` command line (`catalogue check`, `eval`, `check`,
 //!   `new`, `bench`).
 

@@ -7,10 +7,13 @@
 //! - this file: [`Runtime`] (one per process: the engine, the linkers, the
 //!   deadline ticker, the compile caches), [`Plugin`] (a validated, compiled
 //!   component), [`Session`] (one instance reused for batches), and the call
-//!   path: a fresh store per call, fuel, epoch deadline, memory limiter, and
-//!   the mapping of traps to [`CallError`].
+//!   path: a per-plugin instance slot, a fresh store per call, fuel, epoch
+//!   deadline, memory limiter (which charges growth as fuel), and the mapping
+//!   of traps to [`CallError`].
 //! - `limits`: [`Limits`] and the documented defaults.
 //! - `error`: [`LoadError`], [`CallError`], [`RuntimeError`].
+//! - `precheck`: the structural pre-check that refuses compile bombs.
+//! - `worker`: compilation in a resource-limited child process ([`Compiler`]).
 //! - `validate`: checks before anything runs (header, imports, exports) and
 //!   on everything a plugin returns (description, answers).
 //! - `wasi`: the deterministic, capability-free WASI for guests that import it.
@@ -20,9 +23,10 @@
 //! # Example
 //!
 //! ```
-//! use qingdan::runtime::{LoadError, Limits, Runtime};
+//! use qingdan::runtime::{Compiler, LoadError, Limits, Runtime};
 //!
-//! let runtime = Runtime::new(Limits { max_instances: 4, ..Limits::default() })?;
+//! // Trusted input only; a server compiles in the worker (`Compiler::Worker`).
+//! let runtime = Runtime::new(Limits { max_instances: 4, ..Limits::default() }, Compiler::InProcess)?;
 //! // A core module is refused before anything runs.
 //! let err = runtime.load(b"(module)").unwrap_err();
 //! assert!(matches!(err, LoadError::CoreModule));
@@ -32,19 +36,24 @@
 mod cache;
 mod error;
 mod limits;
+mod precheck;
 mod validate;
 mod wasi;
 mod wit;
+mod worker;
 
-pub use error::{CallError, LoadError, RuntimeError};
+pub use error::{CallError, CompileLimit, LoadError, RuntimeError};
 pub use limits::*;
+pub use precheck::Structure;
 pub use wasi::{
     CLOCK_STEP_NANOS, FIXED_WALL_CLOCK_SECONDS, RANDOM_SEED, WASI_INTERFACES, is_provided_wasi,
 };
+pub use worker::{Compiler, WORKER_SUBCOMMAND, WorkerRequest, serve as serve_worker};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -211,14 +220,127 @@ pub struct Runtime {
     plain: Linker<StoreData>,
     /// For components that import WASI.
     wasi: Linker<StoreData>,
-    loaded: Mutex<HashMap<String, Plugin>>,
+    loaded: Mutex<MemoryCache>,
     cache_dir: Option<PathBuf>,
+    compiler: Compiler,
+    /// Compile workers running at once.
+    workers: Arc<Slots>,
+    compiles: AtomicU64,
+    worker_peak: AtomicU64,
+}
+
+/// The engine configuration shared by the host and its compile worker: what
+/// decides how code is compiled is the same in both. The host adds the
+/// pooling allocator (`pool`); the worker, which only compiles, does not.
+pub(crate) fn engine_config(stack_bytes: usize, pool: Option<PoolingAllocationConfig>) -> Config {
+    let mut config = Config::new();
+    config
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(stack_bytes);
+    if let Some(pool) = pool {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
+}
+
+/// The in-memory cache of loaded plugins: bounded by the bytes of their
+/// compiled code, least recently used evicted first.
+#[derive(Default)]
+struct MemoryCache {
+    entries: HashMap<String, Cached>,
+    bytes: usize,
+    clock: u64,
+    evictions: u64,
+}
+
+struct Cached {
+    plugin: Plugin,
+    bytes: usize,
+    used: u64,
+}
+
+impl MemoryCache {
+    fn get(&mut self, digest: &str) -> Option<Plugin> {
+        self.clock += 1;
+        let entry = self.entries.get_mut(digest)?;
+        entry.used = self.clock;
+        Some(entry.plugin.clone())
+    }
+
+    fn insert(&mut self, plugin: Plugin, bytes: usize, limit: usize) {
+        if bytes > limit {
+            return;
+        }
+        self.clock += 1;
+        let cached = Cached {
+            plugin: plugin.clone(),
+            bytes,
+            used: self.clock,
+        };
+        if let Some(old) = self.entries.insert(plugin.digest().to_string(), cached) {
+            self.bytes -= old.bytes;
+        }
+        self.bytes += bytes;
+        while self.bytes > limit {
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, c)| c.used)
+                .map(|(digest, _)| digest.clone());
+            let Some(evicted) = oldest.and_then(|d| self.entries.remove(&d)) else {
+                break;
+            };
+            self.bytes -= evicted.bytes;
+            self.evictions += 1;
+        }
+    }
+}
+
+/// What a runtime holds and has done ([`Runtime::stats`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeStats {
+    /// Plugins in the in-memory cache.
+    pub cached_plugins: usize,
+    /// Bytes of compiled code they take.
+    pub cached_bytes: usize,
+    /// The cap on those bytes ([`Limits::memory_cache_bytes`]).
+    pub cache_limit_bytes: usize,
+    /// Plugins evicted from the in-memory cache so far.
+    pub evictions: u64,
+    /// Compilations so far (in the worker or in process).
+    pub compiles: u64,
+    /// Compile workers running now.
+    pub live_workers: u32,
+    /// Loads refused because every compile-worker slot stayed busy.
+    pub compile_busy: u64,
+    /// The largest peak memory a compile worker reported, in bytes.
+    pub worker_peak_bytes: Option<u64>,
+    /// Each cached plugin's instances, by digest.
+    pub plugins: Vec<PluginStats>,
+}
+
+/// One plugin's instance accounting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginStats {
+    /// The plugin's digest.
+    pub digest: String,
+    /// Bytes of its compiled code.
+    pub code_bytes: usize,
+    /// Instances alive now.
+    pub live_instances: u32,
+    /// The most instances alive at once so far.
+    pub peak_instances: u32,
+    /// Calls refused because every slot stayed busy ([`CallError::Busy`]).
+    pub busy: u64,
 }
 
 impl Runtime {
     /// Sets up the engine (fuel, epoch interruption, pooling allocator sized
     /// by `limits`, wasm stack cap), the linkers and the deadline ticker.
-    pub fn new(limits: Limits) -> Result<Runtime, RuntimeError> {
+    /// `compiler` says where components are compiled: give
+    /// [`Compiler::Worker`] for anything uploaded.
+    pub fn new(limits: Limits, compiler: Compiler) -> Result<Runtime, RuntimeError> {
         let n = limits.max_instances.max(1);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(n)
@@ -229,12 +351,7 @@ impl Runtime {
             .max_memories_per_component(MEMORIES_PER_COMPONENT)
             .max_tables_per_component(TABLES_PER_COMPONENT)
             .max_memory_size(limits.max_memory_bytes);
-        let mut config = Config::new();
-        config
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-            .consume_fuel(true)
-            .epoch_interruption(true)
-            .max_wasm_stack(limits.max_stack_bytes);
+        let config = engine_config(limits.max_stack_bytes, Some(pool));
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
 
         let plain = Linker::new(&engine);
@@ -242,6 +359,7 @@ impl Runtime {
         wasi::add_to_linker(&mut wasi).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
 
         let ticker = Ticker::start(engine.clone())?;
+        let workers = Arc::new(Slots::new(limits.max_compile_workers, limits.compile_wait));
         Ok(Runtime {
             core: Arc::new(Core {
                 engine,
@@ -250,9 +368,46 @@ impl Runtime {
             }),
             plain,
             wasi,
-            loaded: Mutex::new(HashMap::new()),
+            loaded: Mutex::new(MemoryCache::default()),
             cache_dir: None,
+            compiler,
+            workers,
+            compiles: AtomicU64::new(0),
+            worker_peak: AtomicU64::new(0),
         })
+    }
+
+    /// Where this runtime compiles components.
+    pub fn compiler(&self) -> &Compiler {
+        &self.compiler
+    }
+
+    /// The in-memory cache, the compilations and each cached plugin's instances.
+    pub fn stats(&self) -> RuntimeStats {
+        let peak = self.worker_peak.load(Ordering::Relaxed);
+        let (live_workers, compile_busy) = {
+            let workers = self.workers.state();
+            (workers.live, workers.busy)
+        };
+        let mut stats = RuntimeStats {
+            cached_plugins: 0,
+            cached_bytes: 0,
+            cache_limit_bytes: self.core.limits.memory_cache_bytes,
+            evictions: 0,
+            compiles: self.compiles.load(Ordering::Relaxed),
+            live_workers,
+            compile_busy,
+            worker_peak_bytes: (peak > 0).then_some(peak),
+            plugins: Vec::new(),
+        };
+        if let Ok(cache) = self.loaded.lock() {
+            stats.cached_plugins = cache.entries.len();
+            stats.cached_bytes = cache.bytes;
+            stats.evictions = cache.evictions;
+            stats.plugins = cache.entries.values().map(|c| c.plugin.stats()).collect();
+            stats.plugins.sort_by(|a, b| a.digest.cmp(&b.digest));
+        }
+        stats
     }
 
     /// Keeps precompiled artefacts in `dir`, keyed by the component's sha256
@@ -289,7 +444,10 @@ impl Runtime {
                 limit: limits.max_component_bytes,
             });
         }
-        validate::header(bytes)?;
+        let header = validate::header(bytes)?;
+        if header == validate::Header::Text && matches!(self.compiler, Compiler::Worker(_)) {
+            return Err(LoadError::TextNotAccepted);
+        }
         let hex = hex::encode(Sha256::digest(bytes));
         let digest = format!("sha256:{hex}");
         if let Some(plugin) = self.cached(&digest) {
@@ -302,16 +460,24 @@ impl Runtime {
             .cache_dir
             .as_deref()
             .and_then(|dir| cache::load(dir, engine, &hex));
-        let (component, source) = match from_disk {
-            Some(component) => (component, LoadSource::DiskCache),
+        let (component, source, artefact, peak_bytes) = match from_disk {
+            Some(component) => (component, LoadSource::DiskCache, None, None),
             None => {
-                let component = Component::new(engine, bytes).map_err(|e| LoadError::Invalid {
-                    message: format!("{e:#}"),
-                })?;
-                (component, LoadSource::Compiled)
+                if header == validate::Header::Component {
+                    precheck::check(bytes, limits)?;
+                }
+                let done = self.compile(bytes)?;
+                (
+                    done.component,
+                    LoadSource::Compiled,
+                    done.file,
+                    done.peak_bytes,
+                )
             }
         };
         let compile_time = started.elapsed();
+        let image = component.image_range();
+        let code_bytes = image.end.addr().saturating_sub(image.start.addr());
 
         let imports_wasi = validate::imports(engine, &component)?;
         let exports = validate::exports(engine, &component)?;
@@ -338,9 +504,15 @@ impl Runtime {
                 description: placeholder_description(),
                 codes: None,
                 load_log: String::new(),
+                code_bytes,
+                slots: Arc::new(Slots::new(
+                    limits.max_instances_per_plugin,
+                    limits.instance_wait,
+                )),
             }),
             source,
             compile_time,
+            peak_bytes,
         };
         let (description, load_log) = plugin.describe().map_err(|e| match e {
             LoadError::WrongWorld {
@@ -365,23 +537,68 @@ impl Runtime {
             && let Some(dir) = &self.cache_dir
         {
             // A cache that cannot be written only costs a compile next time.
-            let _ = cache::store(dir, engine, &hex, &component);
+            let _ = match &artefact {
+                Some(file) => cache::store_file(dir, engine, &hex, file),
+                None => cache::store(dir, engine, &hex, &component),
+            };
         }
         if let Ok(mut loaded) = self.loaded.lock() {
-            loaded.insert(digest, plugin.clone());
+            loaded.insert(plugin.clone(), code_bytes, limits.memory_cache_bytes);
         }
         Ok(plugin)
     }
 
+    /// Compiles a component that passed the pre-check: in the worker, or
+    /// (trusted input only) here.
+    fn compile(&self, bytes: &[u8]) -> Result<worker::Compiled, LoadError> {
+        self.compiles.fetch_add(1, Ordering::Relaxed);
+        let engine = &self.core.engine;
+        let result = match &self.compiler {
+            Compiler::Worker(exe) => match self.workers.acquire() {
+                Ok(_slot) => worker::compile(exe, engine, &self.core.limits, bytes),
+                Err(waited) => Err(LoadError::CompileBusy {
+                    limit: self.workers.max,
+                    waited,
+                }),
+            },
+            Compiler::InProcess => Component::new(engine, bytes)
+                .map(|component| worker::Compiled {
+                    component,
+                    file: None,
+                    peak_bytes: None,
+                })
+                .map_err(|e| LoadError::Invalid {
+                    message: format!("{e:#}"),
+                }),
+        };
+        let peak = match &result {
+            Ok(done) => done.peak_bytes,
+            Err(LoadError::CompileLimit { peak_bytes, .. }) => *peak_bytes,
+            Err(_) => None,
+        };
+        if let Some(peak) = peak {
+            self.worker_peak.fetch_max(peak, Ordering::Relaxed);
+        }
+        result
+    }
+
     fn cached(&self, digest: &str) -> Option<Plugin> {
-        let loaded = self.loaded.lock().ok()?;
-        let plugin = loaded.get(digest)?;
+        let plugin = self.loaded.lock().ok()?.get(digest)?;
         Some(Plugin {
-            inner: plugin.inner.clone(),
+            inner: plugin.inner,
             source: LoadSource::MemoryCache,
             compile_time: Duration::ZERO,
+            peak_bytes: None,
         })
     }
+}
+
+/// The structural pre-check alone (it also runs inside [`Runtime::load`]):
+/// refuses a binary component whose shape would make compiling it
+/// expensive, naming the limit ([`LoadError::TooComplex`]). Cheap (one pass,
+/// little memory), so a server can run it as an upload arrives.
+pub fn precheck(bytes: &[u8], limits: &Limits) -> Result<(), LoadError> {
+    precheck::check(bytes, limits)
 }
 
 /// Turns a linking failure into the most useful error: an import the
@@ -395,6 +612,27 @@ fn link_error(component: &Component, engine: &Engine, e: wasmtime::Error) -> Loa
         .map(|(name, _)| name.to_string())
         .filter(|name| message.contains(&format!("`{name}`")))
         .collect();
+    // A WASI interface the host provides, imported with another shape: name
+    // the function wasmtime's explanation points at.
+    if let Some(interface) = names.iter().find(|n| wasi::is_provided_wasi(n)) {
+        let function = e.chain().find_map(|cause| {
+            let text = cause.to_string();
+            let rest = text.split_once("instance export `")?.1;
+            Some(rest.split_once('`')?.0.to_string())
+        });
+        let problem = match e.chain().last().map(|c| c.to_string()) {
+            Some(last) if last.ends_with("implementation is missing") => {
+                "the host does not provide it".to_string()
+            }
+            Some(last) => last,
+            None => message,
+        };
+        return LoadError::WasiMismatch {
+            interface: interface.clone(),
+            function,
+            problem,
+        };
+    }
     if names.is_empty() {
         LoadError::Link(message)
     } else {
@@ -421,6 +659,77 @@ struct PluginInner {
     /// `None` only while `describe` runs at load.
     codes: Option<validate::Codes>,
     load_log: String,
+    /// Bytes of compiled code.
+    code_bytes: usize,
+    slots: Arc<Slots>,
+}
+
+/// A counting semaphore with a bounded wait, and its accounting. It gives
+/// each plugin its instance slots (at most
+/// [`Limits::max_instances_per_plugin`] alive at once; a call beyond it waits
+/// up to [`Limits::instance_wait`], then fails with [`CallError::Busy`]), and
+/// the runtime its compile-worker slots ([`Limits::max_compile_workers`],
+/// [`Limits::compile_wait`], then [`LoadError::CompileBusy`]).
+struct Slots {
+    max: u32,
+    wait: Duration,
+    state: Mutex<SlotState>,
+    freed: Condvar,
+}
+
+#[derive(Default)]
+struct SlotState {
+    live: u32,
+    peak: u32,
+    busy: u64,
+}
+
+impl Slots {
+    fn new(max: u32, wait: Duration) -> Slots {
+        Slots {
+            max: max.max(1),
+            wait,
+            state: Mutex::new(SlotState::default()),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        // The state is plain counters: a panic elsewhere cannot break it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a slot, waiting at most the bounded wait; on failure, how long
+    /// it waited.
+    fn acquire(self: &Arc<Slots>) -> Result<Slot, Duration> {
+        let started = Instant::now();
+        let mut state = self.state();
+        while state.live >= self.max {
+            let left = self.wait.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                state.busy += 1;
+                return Err(started.elapsed());
+            }
+            state = self
+                .freed
+                .wait_timeout(state, left)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        state.live += 1;
+        state.peak = state.peak.max(state.live);
+        Ok(Slot(self.clone()))
+    }
+}
+
+/// One taken slot, given back when dropped.
+struct Slot(Arc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.state().live -= 1;
+        self.0.freed.notify_one();
+    }
 }
 
 /// A validated, compiled county component. Cheap to clone.
@@ -429,6 +738,7 @@ pub struct Plugin {
     inner: Arc<PluginInner>,
     source: LoadSource,
     compile_time: Duration,
+    peak_bytes: Option<u64>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -466,6 +776,24 @@ impl Plugin {
     /// Where the compiled code came from.
     pub fn load_source(&self) -> LoadSource {
         self.source
+    }
+
+    /// The compile worker's peak memory when this load compiled the plugin
+    /// in the worker; `None` otherwise.
+    pub fn compile_peak_bytes(&self) -> Option<u64> {
+        self.peak_bytes
+    }
+
+    /// Its instance accounting.
+    pub fn stats(&self) -> PluginStats {
+        let state = self.inner.slots.state();
+        PluginStats {
+            digest: self.inner.digest.clone(),
+            code_bytes: self.inner.code_bytes,
+            live_instances: state.live,
+            peak_instances: state.peak,
+            busy: state.busy,
+        }
     }
 
     /// What the guest wrote to stdout/stderr during `describe` at load.
@@ -546,7 +874,7 @@ impl Plugin {
 
     fn describe(&self) -> Result<(Description, String), LoadError> {
         let mut instance = self.instantiate_checked().map_err(|e| match e {
-            Instantiation::Call(e) => LoadError::DescribeFailed(e),
+            Instantiation::Call(e) => LoadError::Instantiate(e),
             Instantiation::Types(problem) => LoadError::WrongWorld {
                 expected: bindings::COUNTY_EXPORT.to_string(),
                 problem,
@@ -571,6 +899,13 @@ impl Plugin {
     /// contract's types is told apart (at load it means the wrong world).
     fn instantiate_checked(&self) -> Result<Instance, Instantiation> {
         let core = &self.inner.core;
+        let slots = &self.inner.slots;
+        let slot = slots.acquire().map_err(|waited| {
+            Instantiation::Call(CallError::Busy {
+                limit: slots.max,
+                waited,
+            })
+        })?;
         let mut store = Store::new(&core.engine, StoreData::new(&core.limits));
         store.limiter(|data| &mut data.limiter);
         // The instance's start-up code (if any) runs under a budget too.
@@ -596,6 +931,7 @@ impl Plugin {
             store,
             bindings,
             limits: core.limits.clone(),
+            _slot: slot,
         })
     }
 }
@@ -605,10 +941,12 @@ enum Instantiation {
     Types(String),
 }
 
-/// Sets the fuel and the epoch deadline of the next call.
+/// Sets the fuel and the epoch deadline of the next call, and starts its
+/// memory-growth charge afresh.
 fn arm(store: &mut Store<StoreData>, fuel: u64, deadline: Duration) {
     // set_fuel only fails when fuel is disabled, which it never is here.
     let _ = store.set_fuel(fuel);
+    store.data_mut().limiter.start(fuel);
     let tick = EPOCH_TICK.as_nanos().max(1);
     let ticks = deadline.as_nanos().div_ceil(tick);
     // +1: the tick in progress may be about to end.
@@ -628,6 +966,7 @@ fn classify(
     let trap = e.downcast_ref::<Trap>();
     match trap {
         Some(Trap::OutOfFuel) => CallError::OutOfFuel { limit: fuel },
+        _ if data.limiter.fuel_hit => CallError::OutOfFuel { limit: fuel },
         Some(Trap::Interrupt) => CallError::Interrupted {
             after: started.elapsed(),
         },
@@ -663,16 +1002,20 @@ fn trap_kind(trap: Trap) -> String {
     }
 }
 
-/// One store and instance of a plugin.
+/// One store and instance of a plugin. The slot is declared last so that it
+/// is given back after the store (and its pooling slot) is gone.
 struct Instance {
     store: Store<StoreData>,
     bindings: bindings::CountyList,
     limits: Limits,
+    _slot: Slot,
 }
 
 impl Instance {
     /// Calls into the county interface with fuel and a deadline for
-    /// `persons` persons; returns the result and the fuel used.
+    /// `persons` persons; returns the result and the fuel used: instructions
+    /// plus the memory-growth charge. A call whose total is over its fuel
+    /// fails with [`CallError::OutOfFuel`], even if it returned.
     fn call<R>(
         &mut self,
         persons: usize,
@@ -682,19 +1025,29 @@ impl Instance {
         arm(&mut self.store, fuel, self.limits.deadline_for(persons));
         let started = Instant::now();
         let result = f(self.bindings.qingdan_county_county(), &mut self.store);
-        let used = fuel.saturating_sub(self.store.get_fuel().unwrap_or(0));
-        let result =
-            result.map_err(|e| classify(&e, self.store.data(), fuel, started, &self.limits));
+        let limiter = &self.store.data().limiter;
+        let used = fuel
+            .saturating_sub(self.store.get_fuel().unwrap_or(0))
+            .saturating_add(limiter.charged);
+        let result = match result {
+            Err(e) => Err(classify(&e, self.store.data(), fuel, started, &self.limits)),
+            Ok(_) if used > fuel || limiter.fuel_hit => Err(CallError::OutOfFuel { limit: fuel }),
+            Ok(value) => Ok(value),
+        };
         (result, used)
     }
 
+    /// The guest's log, with control and bidirectional-formatting
+    /// characters escaped (newlines kept).
     fn log(&self) -> String {
-        self.store
+        let log = self
+            .store
             .data()
             .wasi
             .as_ref()
             .map(|w| w.log())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        crate::text::escape_keeping_lines(&log).into_owned()
     }
 }
 
@@ -840,6 +1193,10 @@ impl StoreData {
             limiter: MemoryLimiter {
                 max_bytes: limits.max_memory_bytes,
                 hit: false,
+                bytes_per_fuel: limits.memory_bytes_per_fuel,
+                budget: 0,
+                charged: 0,
+                fuel_hit: false,
             },
             wasi: None,
             table: ResourceTable::new(),
@@ -869,25 +1226,53 @@ impl wasi::HasWasi for StoreData {
 
 /// Caps linear memory and remembers that the cap was hit, so that the trap
 /// that usually follows (a Rust guest aborts when allocation fails) is
-/// reported as [`CallError::MemoryLimit`].
+/// reported as [`CallError::MemoryLimit`]. It also charges memory growth as
+/// fuel ([`Limits::memory_bytes_per_fuel`]): growth whose charge alone would
+/// pass the call's fuel is refused (and the call reported out of fuel), and
+/// the charge is added to the fuel the call used.
 struct MemoryLimiter {
     max_bytes: usize,
     hit: bool,
+    bytes_per_fuel: u64,
+    /// The fuel of the call in progress.
+    budget: u64,
+    /// Fuel charged for growth in the call in progress.
+    charged: u64,
+    fuel_hit: bool,
+}
+
+impl MemoryLimiter {
+    fn start(&mut self, budget: u64) {
+        self.budget = budget;
+        self.charged = 0;
+        self.fuel_hit = false;
+    }
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
             self.hit = true;
-            Ok(false)
-        } else {
-            Ok(true)
+            return Ok(false);
         }
+        let grown = u64::try_from(desired.saturating_sub(current)).unwrap_or(u64::MAX);
+        let charge = if self.bytes_per_fuel == 0 {
+            0
+        } else {
+            grown.div_ceil(self.bytes_per_fuel)
+        };
+        let charged = self.charged.saturating_add(charge);
+        if charged > self.budget {
+            self.fuel_hit = true;
+            return Ok(false);
+        }
+        self.charged = charged;
+        Ok(true)
     }
 
     fn table_growing(

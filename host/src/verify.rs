@@ -92,7 +92,8 @@ pub const REPORT_SCHEMA: &str = "qingdan.verify-report/2";
 
 /// Default fuel budget of one proof, both passes together: 117 G, that is
 /// 50,000 fuel per person per pass on average. The Rust example plugins use
-/// 1–2 % of it (about 500–1,000 fuel per person in batches); a component
+/// 3–5 % of it (3.8–5.5 G for both passes, about 1,800 fuel per person in
+/// the first pass's batches of 8,192, more in the second's smaller ones); a component
 /// that burns its per-call allowance on every person, or grows its memory
 /// on every call (memory growth is charged as fuel), runs out of it.
 pub const DEFAULT_FUEL_BUDGET: u64 = 2 * DOMAIN_SIZE as u64 * 50_000;

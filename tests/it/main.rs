@@ -9,3 +9,10 @@ mod cli;
 mod guests;
 mod proof;
 mod runtime;
+mod sandbox;
+
+/// The compile worker the integration tests use: the `qingdan` binary built
+/// for them, as in production.
+fn worker() -> qingdan::runtime::Compiler {
+    qingdan::runtime::Compiler::Worker(env!("CARGO_BIN_EXE_qingdan").into())
+}

@@ -6,6 +6,7 @@
 //! served its proven table; every hostile fixture ends in its typed error
 //! with the process alive, and the elder gets the baseline.
 
+use crate::worker;
 use qingdan::catalogue::{BaselineTable, Catalogue, Library, accepts};
 use qingdan::evaluate::{self, Binding, County, Fault, PluginRef, Served, Status};
 use qingdan::model::{Ability, Assistance, Benefit, DOMAIN_SIZE, Hukou, Line, Person, Shortfall};
@@ -23,7 +24,7 @@ fn root() -> PathBuf {
 
 fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| Runtime::new(Limits::default()).unwrap())
+    RUNTIME.get_or_init(|| Runtime::new(Limits::default(), worker()).unwrap())
 }
 
 fn library() -> &'static Library {

@@ -13,11 +13,16 @@ use qingdan::model::{Benefit, Line, Person};
 use qingdan::runtime::{CallError, FIXED_WALL_CLOCK_SECONDS, Limits, LoadError, Plugin, Runtime};
 use qingdan_guests::{fixtures, plugins};
 
+use crate::worker;
+
 fn runtime() -> Runtime {
-    Runtime::new(Limits {
-        max_instances: 4,
-        ..Limits::default()
-    })
+    Runtime::new(
+        Limits {
+            max_instances: 4,
+            ..Limits::default()
+        },
+        worker(),
+    )
     .unwrap()
 }
 

@@ -38,7 +38,8 @@ pub struct CheckArgs {
 /// Runs `qingdan check`; returns 0 pass, 1 fail, 2 invalid.
 pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     let as_of = args.as_of.unwrap_or_else(today);
-    let runtime = Runtime::new(Limits::default()).context("starting the runtime")?;
+    let runtime =
+        Runtime::new(Limits::default(), super::compiler()).context("starting the runtime")?;
     let plugin = match runtime.load_file(&args.plugin) {
         Ok(plugin) => plugin,
         Err(e) => {

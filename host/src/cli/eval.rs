@@ -61,7 +61,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<u8> {
             evaluate::evaluate(&catalogue, County::None, &person, as_of)
         }
         Some(path) => {
-            let runtime = Runtime::new(Limits::default()).context("starting the runtime")?;
+            let runtime = Runtime::new(Limits::default(), super::compiler())
+                .context("starting the runtime")?;
             let plugin = match runtime.load_file(path) {
                 Ok(plugin) => plugin,
                 Err(e) => {

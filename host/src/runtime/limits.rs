@@ -63,9 +63,107 @@ pub const DEFAULT_MAX_ITEMS: usize = 1024;
 pub const DEFAULT_MAX_LOG_BYTES: usize = 64 << 10;
 
 /// Instances that may exist at the same time in one process (the pooling
-/// allocator's slots): 64. This is the concurrency cap: a call beyond it fails
-/// to instantiate instead of taking memory from the rest of the host.
+/// allocator's slots): 64. A call beyond it fails to instantiate instead of
+/// taking memory from the rest of the host; one plugin may hold at most
+/// [`DEFAULT_MAX_INSTANCES_PER_PLUGIN`] of them.
 pub const DEFAULT_MAX_INSTANCES: u32 = 64;
+
+/// Wall-clock time one compilation may take in the compile worker: 10 s.
+/// An honest plugin compiles in 25–70 ms, a 2 MiB Rust `std` component in
+/// well under a second; components built to make Cranelift work hard run
+/// past a minute. The parent kills the worker when this passes.
+pub const DEFAULT_COMPILE_WALL_TIME: Duration = Duration::from_secs(10);
+
+/// CPU time (all threads together) one compilation may take: 20 s, twice
+/// the wall-clock limit, because compilation runs on several threads. Set as
+/// the worker's `RLIMIT_CPU`: the kernel stops it with `SIGXCPU`.
+pub const DEFAULT_COMPILE_CPU_SECONDS: u64 = 20;
+
+/// Address space of the compile worker: 1 GiB, set as its `RLIMIT_AS`. The
+/// worker itself (the `qingdan` binary, its threads and allocator arenas)
+/// starts at about 150 MiB of address space; compiling an honest plugin adds
+/// tens of MiB. The bombs this stops took 1–2 GiB before aborting the host.
+pub const DEFAULT_COMPILE_MEMORY_BYTES: u64 = 1 << 30;
+
+/// Compile workers running at once in one runtime: 2. Each may take
+/// [`DEFAULT_COMPILE_MEMORY_BYTES`] and a core or two, so this bounds what a
+/// burst of uploads can take from the host (2 GiB, the cores of a small
+/// machine); loads beyond it queue.
+pub const DEFAULT_MAX_COMPILE_WORKERS: u32 = 2;
+
+/// How long a load waits for a compile-worker slot before it fails with
+/// [`LoadError::CompileBusy`](super::LoadError::CompileBusy): 30 s, three
+/// compile wall-time limits, so a short queue drains while a flood of
+/// uploads is refused instead of piling up.
+pub const DEFAULT_COMPILE_WAIT: Duration = Duration::from_secs(30);
+
+/// Functions defined in all core modules of a component together: 50,000.
+/// A Rust plugin defines a few hundred to a few thousand; compile time and
+/// memory grow with the count, and 200,000 tiny functions took more than a
+/// gigabyte to compile. Interpreters compiled to WebAssembly (CPython) define
+/// some 20,000 and need the component size cap raised anyway.
+pub const DEFAULT_MAX_FUNCTIONS: u64 = 50_000;
+
+/// Bytes of one function body: 1 MiB. Rust rule sets produce bodies of a
+/// few KiB; Cranelift's work on one function grows faster than linearly with
+/// its size, so one huge body is the cheapest way to make it work hard.
+pub const DEFAULT_MAX_FUNCTION_BODY_BYTES: u64 = 1 << 20;
+
+/// Nesting of blocks, loops and ifs in one function: 1,000. Compilers nest a
+/// few dozen deep; a million nested blocks cost the compiler memory per level.
+pub const DEFAULT_MAX_NESTING_DEPTH: u64 = 1_000;
+
+/// Locals of one function: 10,000 (WebAssembly's own validator allows
+/// 50,000). Optimised Rust code uses tens to a few hundred; every local is a
+/// value the register allocator tracks through the whole function.
+pub const DEFAULT_MAX_LOCALS: u64 = 10_000;
+
+/// Depth of components nested inside components: 16. Toolchains nest one or
+/// two levels (composition, adapters).
+pub const DEFAULT_MAX_COMPONENT_NESTING: u64 = 16;
+
+/// Instances (core and component) that instantiating the component would
+/// create, with every nested component's instances counted each time it is
+/// instantiated: 1,000. A Rust `std` component creates about ten; nesting
+/// lets a small file multiply this exponentially, and compiling flattens it.
+pub const DEFAULT_MAX_FLAT_INSTANCES: u64 = 1_000;
+
+/// Imports of one core module or component: 10,000. Dynamically linked
+/// interpreters import a few thousand symbols; ordinary plugins under a
+/// hundred.
+pub const DEFAULT_MAX_IMPORTS: u64 = 10_000;
+
+/// Exports of one core module or component: 10,000 (as for imports).
+pub const DEFAULT_MAX_EXPORTS: u64 = 10_000;
+
+/// Bytes of linear memory growth charged as one unit of fuel: 4, i.e. 16,384
+/// fuel per 64 KiB page and about 16.8 million fuel for the full 64 MiB cap.
+/// Growing memory costs the host page faults and zeroing, which plain fuel
+/// does not count: a component that grew its memory to the cap on every call
+/// kept a proof busy for minutes. At this rate growing to the cap costs most
+/// of one evaluation's fuel, while the 1–2 MiB an honest plugin starts with
+/// costs a few per cent (in a batch call, once per batch). Memory a component
+/// declares at start counts as growth from zero. `0` disables the charge.
+pub const DEFAULT_MEMORY_BYTES_PER_FUEL: u64 = 4;
+
+/// Instances of one plugin alive at the same time: 16, a quarter of the pool
+/// ([`DEFAULT_MAX_INSTANCES`]), so one county under heavy load (or stuck in
+/// slow calls) cannot take every slot from the others. The verifier runs one
+/// session per thread and stays below it on machines of up to 16 cores.
+pub const DEFAULT_MAX_INSTANCES_PER_PLUGIN: u32 = 16;
+
+/// How long a call waits for one of its plugin's instance slots before it
+/// fails with [`CallError::Busy`](super::CallError::Busy): 250 ms. Calls take
+/// micro- to milliseconds, so a slot frees quickly under honest load; a
+/// bounded wait turns overload into a fall-back to the baseline instead of a
+/// queue that grows without end.
+pub const DEFAULT_INSTANCE_WAIT: Duration = Duration::from_millis(250);
+
+/// Compiled code kept in the runtime's in-memory cache: 256 MiB, least
+/// recently used evicted first. A compiled plugin takes 0.2–5 MiB, so this
+/// holds hundreds of counties; an evicted plugin is loaded again from the
+/// on-disk cache in about a tenth of a millisecond.
+pub const DEFAULT_MEMORY_CACHE_BYTES: usize = 256 << 20;
 
 /// The sandbox limits of a [`Runtime`](super::Runtime). Every field has a
 /// documented default ([`Limits::default`]).
@@ -94,6 +192,40 @@ pub struct Limits {
     pub max_log_bytes: usize,
     /// Concurrent instances, the pooling allocator's slots ([`DEFAULT_MAX_INSTANCES`]).
     pub max_instances: u32,
+    /// Wall-clock time of one compilation in the worker ([`DEFAULT_COMPILE_WALL_TIME`]).
+    pub compile_wall_time: Duration,
+    /// CPU seconds of one compilation in the worker ([`DEFAULT_COMPILE_CPU_SECONDS`]).
+    pub compile_cpu_seconds: u64,
+    /// Address space of the compile worker, in bytes ([`DEFAULT_COMPILE_MEMORY_BYTES`]).
+    pub compile_memory_bytes: u64,
+    /// Compile workers at once ([`DEFAULT_MAX_COMPILE_WORKERS`]).
+    pub max_compile_workers: u32,
+    /// Wait for a compile-worker slot ([`DEFAULT_COMPILE_WAIT`]).
+    pub compile_wait: Duration,
+    /// Functions in all core modules ([`DEFAULT_MAX_FUNCTIONS`]).
+    pub max_functions: u64,
+    /// Bytes of one function body ([`DEFAULT_MAX_FUNCTION_BODY_BYTES`]).
+    pub max_function_body_bytes: u64,
+    /// Block nesting in one function ([`DEFAULT_MAX_NESTING_DEPTH`]).
+    pub max_nesting_depth: u64,
+    /// Locals of one function ([`DEFAULT_MAX_LOCALS`]).
+    pub max_locals: u64,
+    /// Depth of nested components ([`DEFAULT_MAX_COMPONENT_NESTING`]).
+    pub max_component_nesting: u64,
+    /// Instances created by instantiating the component, flattened ([`DEFAULT_MAX_FLAT_INSTANCES`]).
+    pub max_flat_instances: u64,
+    /// Imports of one module or component ([`DEFAULT_MAX_IMPORTS`]).
+    pub max_imports: u64,
+    /// Exports of one module or component ([`DEFAULT_MAX_EXPORTS`]).
+    pub max_exports: u64,
+    /// Bytes of memory growth charged as one fuel ([`DEFAULT_MEMORY_BYTES_PER_FUEL`]; 0: no charge).
+    pub memory_bytes_per_fuel: u64,
+    /// Live instances of one plugin ([`DEFAULT_MAX_INSTANCES_PER_PLUGIN`]).
+    pub max_instances_per_plugin: u32,
+    /// Wait for a free instance slot of a plugin ([`DEFAULT_INSTANCE_WAIT`]).
+    pub instance_wait: Duration,
+    /// Bytes of compiled code in the in-memory cache ([`DEFAULT_MEMORY_CACHE_BYTES`]).
+    pub memory_cache_bytes: usize,
 }
 
 impl Default for Limits {
@@ -110,6 +242,23 @@ impl Default for Limits {
             max_items: DEFAULT_MAX_ITEMS,
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
             max_instances: DEFAULT_MAX_INSTANCES,
+            compile_wall_time: DEFAULT_COMPILE_WALL_TIME,
+            compile_cpu_seconds: DEFAULT_COMPILE_CPU_SECONDS,
+            compile_memory_bytes: DEFAULT_COMPILE_MEMORY_BYTES,
+            max_compile_workers: DEFAULT_MAX_COMPILE_WORKERS,
+            compile_wait: DEFAULT_COMPILE_WAIT,
+            max_functions: DEFAULT_MAX_FUNCTIONS,
+            max_function_body_bytes: DEFAULT_MAX_FUNCTION_BODY_BYTES,
+            max_nesting_depth: DEFAULT_MAX_NESTING_DEPTH,
+            max_locals: DEFAULT_MAX_LOCALS,
+            max_component_nesting: DEFAULT_MAX_COMPONENT_NESTING,
+            max_flat_instances: DEFAULT_MAX_FLAT_INSTANCES,
+            max_imports: DEFAULT_MAX_IMPORTS,
+            max_exports: DEFAULT_MAX_EXPORTS,
+            memory_bytes_per_fuel: DEFAULT_MEMORY_BYTES_PER_FUEL,
+            max_instances_per_plugin: DEFAULT_MAX_INSTANCES_PER_PLUGIN,
+            instance_wait: DEFAULT_INSTANCE_WAIT,
+            memory_cache_bytes: DEFAULT_MEMORY_CACHE_BYTES,
         }
     }
 }

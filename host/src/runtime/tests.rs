@@ -186,10 +186,13 @@ fn county(code: &str) -> Vec<u8> {
 }
 
 fn small(limits: Limits) -> Runtime {
-    Runtime::new(Limits {
-        max_instances: 2,
-        ..limits
-    })
+    Runtime::new(
+        Limits {
+            max_instances: 2,
+            ..limits
+        },
+        Compiler::InProcess,
+    )
     .unwrap()
 }
 
@@ -215,10 +218,13 @@ fn eval(plugin: &Plugin, age: u8) -> Result<Answer, CallError> {
 }
 
 fn runtime() -> Runtime {
-    Runtime::new(Limits {
-        max_instances: 2,
-        ..Limits::default()
-    })
+    Runtime::new(
+        Limits {
+            max_instances: 2,
+            ..Limits::default()
+        },
+        Compiler::InProcess,
+    )
     .unwrap()
 }
 
@@ -247,11 +253,14 @@ fn a_core_module_is_not_a_component() {
 
 #[test]
 fn an_oversized_component_is_refused_before_parsing() {
-    let runtime = Runtime::new(Limits {
-        max_component_bytes: 16,
-        max_instances: 1,
-        ..Limits::default()
-    })
+    let runtime = Runtime::new(
+        Limits {
+            max_component_bytes: 16,
+            max_instances: 1,
+            ..Limits::default()
+        },
+        Compiler::InProcess,
+    )
     .unwrap();
     let err = runtime.load(&[0u8; 17]).unwrap_err();
     assert!(
@@ -595,10 +604,13 @@ fn a_session_that_trapped_is_poisoned() {
 
 #[test]
 fn the_pool_caps_concurrent_instances() {
-    let runtime = Runtime::new(Limits {
-        max_instances: 1,
-        ..Limits::default()
-    })
+    let runtime = Runtime::new(
+        Limits {
+            max_instances: 1,
+            ..Limits::default()
+        },
+        Compiler::InProcess,
+    )
     .unwrap();
     let plugin = runtime.load(&county("330282")).unwrap();
     let session = plugin.session().unwrap();
@@ -635,4 +647,164 @@ fn the_disk_cache_survives_a_restart_and_ignores_damaged_files() {
     assert_eq!(load().load_source(), LoadSource::Compiled);
     assert_eq!(load().load_source(), LoadSource::DiskCache);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The county component with `extra` added to its core module.
+fn county_with(module_extra: &str) -> Vec<u8> {
+    COUNTY_WAT
+        .replace("COUNTY", "330282")
+        .replacen("(func $rec", &format!("{module_extra}\n    (func $rec"), 1)
+        .into_bytes()
+}
+
+#[test]
+fn a_start_function_that_never_returns_is_an_instantiation_failure() {
+    let bytes = county_with("(func $spin (loop $l (br $l))) (start $spin)");
+    let err = runtime().load(&bytes).unwrap_err();
+    assert!(
+        matches!(err, LoadError::Instantiate(CallError::OutOfFuel { .. })),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("could not be instantiated"), "{message}");
+    assert!(!message.contains("describe"), "{message}");
+}
+
+#[test]
+fn a_wasi_interface_of_another_shape_names_the_function() {
+    let bytes = COUNTY_WAT.replace("COUNTY", "330282").replacen(
+        "(component",
+        r#"(component
+  (import "wasi:random/insecure-seed@0.2.3" (instance
+    (export "insecure-seed" (func (result (tuple u64 u64))))
+    (export "steal" (func))))"#,
+        1,
+    );
+    match runtime().load(bytes.as_bytes()).unwrap_err() {
+        LoadError::WasiMismatch {
+            interface,
+            function,
+            problem,
+        } => {
+            assert_eq!(interface, "wasi:random/insecure-seed@0.2.3");
+            assert_eq!(function.as_deref(), Some("steal"));
+            assert!(problem.contains("does not provide"), "{problem}");
+        }
+        other => panic!("expected a WASI mismatch, got {other}"),
+    }
+}
+
+#[test]
+fn memory_growth_is_charged_as_fuel() {
+    let traced = |bytes_per_fuel| {
+        let runtime = small(Limits {
+            memory_bytes_per_fuel: bytes_per_fuel,
+            ..Limits::default()
+        });
+        let plugin = runtime.load(&county("330282")).unwrap();
+        // Age 67 grows memory by 64 pages (4 MiB) before answering.
+        plugin.evaluate_traced(&Person::aged(67), &baseline()).fuel
+    };
+    assert_eq!(traced(4) - traced(0), (64 << 16) / 4);
+
+    // Growing to the 64 MiB cap at one byte per fuel costs 67 million fuel,
+    // more than an evaluation has: out of fuel before the memory cap.
+    let runtime = small(Limits {
+        memory_bytes_per_fuel: 1,
+        ..Limits::default()
+    });
+    let plugin = runtime.load(&county("330282")).unwrap();
+    assert_eq!(
+        eval(&plugin, 62).unwrap_err(),
+        CallError::OutOfFuel {
+            limit: Limits::default().fuel_for(1)
+        }
+    );
+}
+
+#[test]
+fn one_plugin_cannot_take_more_than_its_instance_slots() {
+    let runtime = small(Limits {
+        max_instances_per_plugin: 1,
+        instance_wait: Duration::from_millis(5),
+        ..Limits::default()
+    });
+    let plugin = runtime.load(&county("330282")).unwrap();
+    let session = plugin.session().unwrap();
+    match eval(&plugin, 90).unwrap_err() {
+        CallError::Busy { limit, waited } => {
+            assert_eq!(limit, 1);
+            assert!(waited >= Duration::from_millis(5), "{waited:?}");
+        }
+        other => panic!("expected busy, got {other}"),
+    }
+    let stats = plugin.stats();
+    assert_eq!(
+        (stats.live_instances, stats.peak_instances, stats.busy),
+        (1, 1, 1)
+    );
+    drop(session);
+    assert!(eval(&plugin, 90).is_ok());
+    assert_eq!(plugin.stats().live_instances, 0);
+    // Another plugin is not held up by the first one's slots.
+    let other = runtime.load(&county("330283")).unwrap();
+    let _session = plugin.session().unwrap();
+    assert!(eval(&other, 90).is_ok());
+}
+
+#[test]
+fn the_memory_cache_is_bounded_by_bytes_and_evicts_the_least_recently_used() {
+    let probe = runtime().load(&county("330282")).unwrap();
+    let one = probe.stats().code_bytes;
+    assert!(one > 0);
+    let runtime = small(Limits {
+        memory_cache_bytes: one * 2,
+        ..Limits::default()
+    });
+    let a = runtime.load(&county("330282")).unwrap();
+    runtime.load(&county("330283")).unwrap();
+    // Touch `a`, then a third plugin evicts the least recently used: the second.
+    assert_eq!(
+        runtime.load(&county("330282")).unwrap().load_source(),
+        LoadSource::MemoryCache
+    );
+    runtime.load(&county("330284")).unwrap();
+    let stats = runtime.stats();
+    assert_eq!((stats.cached_plugins, stats.evictions), (2, 1));
+    assert!(stats.cached_bytes <= stats.cache_limit_bytes);
+    assert_eq!(
+        runtime.load(&county("330282")).unwrap().load_source(),
+        LoadSource::MemoryCache
+    );
+    assert_eq!(
+        runtime.load(&county("330283")).unwrap().load_source(),
+        LoadSource::Compiled
+    );
+    // An evicted plugin still works for those who hold it.
+    drop(runtime);
+    assert!(eval(&a, 90).is_ok());
+}
+
+#[test]
+fn errors_quoting_untrusted_text_are_capped_and_escaped() {
+    let huge = format!(
+        "(component (export \"x\" (func ${}\u{1b}[2J)))",
+        "a".repeat(4 << 20)
+    );
+    let err = runtime().load(huge.as_bytes()).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.len() < 3 * crate::text::MAX_QUOTED_BYTES,
+        "{} bytes",
+        message.len()
+    );
+    assert!(!message.contains('\u{1b}'));
+
+    let err = CallError::Guest {
+        message: "\u{1b}[2JPASS\r".into(),
+    };
+    assert_eq!(
+        err.to_string(),
+        "the plugin could not evaluate this person: \\u{1b}[2JPASS\\u{d}"
+    );
 }

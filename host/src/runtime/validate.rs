@@ -32,8 +32,11 @@ pub(crate) fn header(bytes: &[u8]) -> Result<Header, LoadError> {
             }),
         };
     }
-    // WebAssembly text is accepted (handy for hand-written tests); anything
-    // else is not WebAssembly.
+    // WebAssembly text is recognised here, but only a runtime that compiles
+    // trusted input in process accepts it (hand-written tests); a runtime
+    // with the compile worker refuses it (`LoadError::TextNotAccepted`), so
+    // wasmtime's text parser never sees an upload. Anything else is not
+    // WebAssembly.
     let text = std::str::from_utf8(bytes).map_err(|_| LoadError::NotWasm)?;
     let body = text.trim_start();
     if body.starts_with("(module") {
@@ -122,7 +125,14 @@ fn six_digits(field: &str, value: &str) -> Result<(), LoadError> {
     }
 }
 
+/// A text the component declares about itself (shown to reviewers and the
+/// public): not empty, within the string cap, and free of control and
+/// bidirectional-formatting characters, which are refused rather than
+/// escaped because they would change what a reader sees.
 fn text(field: &str, value: &str, limits: &Limits) -> Result<(), LoadError> {
+    if let Some((at, c, why)) = crate::text::offending(value) {
+        return Err(bad(field, crate::text::describe_offence(at, c, why)));
+    }
     if value.trim().is_empty() {
         Err(bad(field, "is empty"))
     } else if value.len() > limits.max_string_bytes {
@@ -304,7 +314,11 @@ pub(crate) fn answer(
     Ok(out)
 }
 
-/// Truncates a guest string to the string cap, on a character boundary.
+/// A string from the guest (its error message, a trap's backtrace with its
+/// function names) as the host keeps it: truncated to the string cap on a
+/// character boundary, and with control and bidirectional-formatting
+/// characters escaped, so that every later output of it is safe whether or
+/// not that output escapes again (escaping is idempotent).
 pub(crate) fn capped(mut s: String, limits: &Limits) -> String {
     if s.len() > limits.max_string_bytes {
         let mut end = limits.max_string_bytes;
@@ -314,7 +328,7 @@ pub(crate) fn capped(mut s: String, limits: &Limits) -> String {
         s.truncate(end);
         s.push('…');
     }
-    s
+    crate::text::escape(&s).into_owned()
 }
 
 #[cfg(test)]
@@ -418,6 +432,25 @@ mod tests {
         assert_eq!(problem(d).0, "county-name");
 
         let mut d = desc();
+        d.extra_items[0].name = "优先\u{1b}[2J".into();
+        assert_eq!(
+            problem(d),
+            (
+                "extra-items[0].name".to_string(),
+                "U+001B (control character) at byte 6".to_string()
+            )
+        );
+
+        let mut d = desc();
+        d.extra_items[0].legal_basis = "慈政办发\u{202e}1号".into();
+        let (field, why) = problem(d);
+        assert_eq!(field, "extra-items[0].legal-basis");
+        assert!(
+            why.starts_with("U+202E (bidirectional-formatting character)"),
+            "{why}"
+        );
+
+        let mut d = desc();
         d.extra_items = (1..=1024)
             .map(|c| w::ExtraItem {
                 key: format!("item-{c}"),
@@ -488,5 +521,6 @@ mod tests {
         };
         assert_eq!(capped("慈溪市".into(), &limits), "慈…");
         assert_eq!(capped("abc".into(), &limits), "abc");
+        assert_eq!(capped("a\u{1b}".into(), &limits), "a\\u{1b}");
     }
 }
