@@ -146,7 +146,7 @@ fn county_baseline(
             let library = crate::catalogue::Library::load_dir(&dir)
                 .map_err(|e| format!("reading catalogues in {}: {e}", dir.display()))?;
             register
-                .baseline_for(&library, county, &description.baseline, as_of)
+                .baseline_for(&library, county, as_of)
                 .cloned()
                 .map_err(|e| e.to_string())
         }

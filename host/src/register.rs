@@ -364,16 +364,14 @@ impl Register {
     }
 
     /// The baseline of `county` on `date`: the list of its parent in force
-    /// then. `named` is the baseline the component names (checked against
-    /// the register).
+    /// then. (A component's own account of its baseline is checked apart,
+    /// with [`Register::check_named_baseline`].)
     pub fn baseline_for<'a>(
         &self,
         library: &'a Library,
         county: &str,
-        named: &str,
         date: Date,
     ) -> Result<&'a Catalogue, BaselineError> {
-        self.check_named_baseline(county, named)?;
         let (entry, parent) = self.county(county)?;
         library
             .in_force(&parent.code, date)

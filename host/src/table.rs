@@ -737,7 +737,9 @@ fn put_outcome(out: &mut Vec<u8>, outcome: &Outcome) {
     }
 }
 
-fn encoded_len(outcome: &Outcome) -> usize {
+/// Bytes `outcome` takes in the encoded dictionary (what
+/// [`MAX_DICTIONARY_BYTES`] counts).
+pub fn encoded_len(outcome: &Outcome) -> usize {
     let mut out = Vec::new();
     put_outcome(&mut out, outcome);
     out.len()
@@ -906,7 +908,7 @@ impl<'a> Decoder<'a> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-    use crate::model::{Hukou, MIN_AGE};
+    use crate::model::Hukou;
 
     fn description() -> Description {
         Description {
@@ -1059,29 +1061,28 @@ mod tests {
     fn non_canonical_classes_are_refused() {
         let (ids, outcomes) = materialise(rule);
         let table = AnswerTable::build(PLUGIN, BASE, &description(), &ids, &outcomes).unwrap();
-        let mut bytes = table.encoded().to_vec();
-        // The class table of field 2 (ability, all one class): split value
-        // 5 into a class of its own; the cells no longer match the classes.
-        let desc_len = {
-            let mut v = Vec::new();
-            let d = description();
-            put_str(&mut v, &d.county_code);
-            put_str(&mut v, &d.county_name);
-            put_str(&mut v, &d.baseline);
-            put_u16(&mut v, 1);
-            v.extend_from_slice(&1u16.to_le_bytes());
-            put_str(&mut v, &d.baseline_items[0].key);
-            put_u16(&mut v, 1);
-            v.extend_from_slice(&100u16.to_le_bytes());
-            put_str(&mut v, &d.extra_items[0].key);
-            put_str(&mut v, &d.extra_items[0].name);
-            v.push(0);
-            put_str(&mut v, &d.extra_items[0].legal_basis);
-            v.len()
-        };
-        let ability_at = 8 + 64 + desc_len + FIELD_VALUES[0] + FIELD_VALUES[1] + 5;
-        bytes[ability_at] = 1;
-        assert!(AnswerTable::decode(&bytes, None).is_err());
+        // Ability (all one class) with value 5 split into a class of its own:
+        // the cells no longer match the classes.
+        let mut split = table.clone();
+        split.class_of[2][5] = 1;
+        assert!(AnswerTable::decode(&split.encode().unwrap(), None).is_err());
+        // Two interchangeable classes of age, with cells to match: a valid
+        // grid, but not the coarsest one, so not canonical.
+        let mut finer = table.clone();
+        let (_, counts) = strides(&finer.class_of);
+        let extra = counts[0] as u8;
+        finer.class_of[0][60] = extra;
+        let mut cells = Vec::new();
+        let inner = finer.cells.len() / counts[0];
+        for (c, chunk) in finer.cells.chunks(inner).enumerate() {
+            cells.extend_from_slice(chunk);
+            if c + 1 == counts[0] {
+                cells.extend_from_slice(chunk);
+            }
+        }
+        finer.cells = cells;
+        let err = AnswerTable::decode(&finer.encode().unwrap(), None).unwrap_err();
+        assert!(err.to_string().contains("interchangeable"), "{err}");
     }
 
     #[test]
@@ -1120,6 +1121,5 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err, TableError::Incomplete { index: 0 });
-        let _ = MIN_AGE;
     }
 }

@@ -75,7 +75,9 @@ use crate::model::{
     MIN_AGE, Person, Shortfall, yuan,
 };
 use crate::runtime::{BatchAnswers, CallError, Plugin, Session};
-use crate::table::{AnswerTable, MAX_DICTIONARY_BYTES, MAX_OUTCOMES, Outcome, TableError};
+use crate::table::{
+    AnswerTable, MAX_DICTIONARY_BYTES, MAX_OUTCOMES, Outcome, TableError, encoded_len,
+};
 use crate::text::escape;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -568,7 +570,7 @@ impl Interner {
             return *id;
         }
         let id = self.outcomes.len() as u32;
-        self.bytes += outcome_bytes(&outcome);
+        self.bytes += encoded_len(&outcome);
         self.outcomes.push(outcome.clone());
         self.ids.insert(outcome, id);
         id
@@ -576,14 +578,6 @@ impl Interner {
 
     fn too_large(&self) -> bool {
         self.outcomes.len() > MAX_OUTCOMES || self.bytes > MAX_DICTIONARY_BYTES
-    }
-}
-
-/// An upper bound of the bytes an outcome takes in memory and in a table.
-fn outcome_bytes(o: &Outcome) -> usize {
-    match o {
-        Outcome::Lines(lines) => 8 + lines.len() * std::mem::size_of::<Line>(),
-        Outcome::GuestError(m) | Outcome::Malformed(m) => 8 + m.len(),
     }
 }
 
@@ -746,7 +740,7 @@ impl Pass<'_> {
             match alone {
                 Ok(answers) => spent += answers.fuel,
                 Err(e) => {
-                    spent += fuel_of(&e, &self.plugin.limits().fuel_for(1));
+                    spent += fuel_of(&e, self.plugin.limits().fuel_for(1));
                     return (stop_at(input, at, &e), spent);
                 }
             }
@@ -767,10 +761,10 @@ impl Pass<'_> {
 }
 
 /// The fuel a failed call used, as far as the error tells.
-fn fuel_of(e: &CallError, allowance: &u64) -> u64 {
+fn fuel_of(e: &CallError, allowance: u64) -> u64 {
     match e {
         CallError::OutOfFuel { limit } => *limit,
-        _ => *allowance,
+        _ => allowance,
     }
 }
 
@@ -788,6 +782,39 @@ enum PassEnd {
     Complete,
     /// Stopped at a fault, a budget or the answer cap, in this run.
     Stopped(FaultRecord, usize),
+}
+
+impl PassEnd {
+    /// The run of the event that stopped the pass.
+    fn run(&self) -> Option<usize> {
+        match self {
+            PassEnd::Complete => None,
+            PassEnd::Stopped(_, run) => Some(*run),
+        }
+    }
+
+    /// How many runs of `plan` the report counts: up to and including the
+    /// event's run (a run the wall-clock budget left out was not run).
+    fn runs_counted(&self, plan: &Plan) -> usize {
+        match self {
+            PassEnd::Complete => plan.runs.len(),
+            PassEnd::Stopped(f, run) if f.kind == "wall-budget" => *run,
+            PassEnd::Stopped(_, run) => run.saturating_add(1).min(plan.runs.len()),
+        }
+    }
+}
+
+/// The fault of a component that gives too many distinct answers, at
+/// `person` (a domain index).
+fn too_many_answers(person: usize) -> FaultRecord {
+    FaultRecord {
+        person: person_or_first(person),
+        kind: "too-many-answers".into(),
+        message: format!(
+            "from this person on (in domain order) the component has given more than {MAX_OUTCOMES} distinct answers (or more than {} MiB of them)",
+            MAX_DICTIONARY_BYTES >> 20
+        ),
+    }
 }
 
 /// Runs a pass on `threads` threads; `merge(run, result)` is called for
@@ -867,20 +894,7 @@ fn run_pass(
             // (the caller names the person), or the wall-clock budget did.
             let person = pass.plan.first_person(run);
             if too_large {
-                return (
-                    PassEnd::Stopped(
-                        FaultRecord {
-                            person: person_or_first(person),
-                            kind: "too-many-answers".into(),
-                            message: format!(
-                                "the component gives more than {MAX_OUTCOMES} distinct answers (or more than {} MiB of them) over the domain",
-                                MAX_DICTIONARY_BYTES >> 20
-                            ),
-                        },
-                        run,
-                    ),
-                    fuels,
-                );
+                return (PassEnd::Stopped(too_many_answers(person), run), fuels);
             }
             return (
                 PassEnd::Stopped(
@@ -942,7 +956,7 @@ fn crossing(ids: &[u32], global: &Interner) -> Option<usize> {
         if !*slot {
             *slot = true;
             count += 1;
-            bytes += global.outcomes.get(*id as usize).map_or(0, outcome_bytes);
+            bytes += global.outcomes.get(*id as usize).map_or(0, encoded_len);
             if count > MAX_OUTCOMES || bytes > MAX_DICTIONARY_BYTES {
                 return Some(index);
             }
@@ -1051,46 +1065,24 @@ pub fn verify(
         }
         !global.too_large()
     });
-    let end = match end {
-        PassEnd::Complete if global.too_large() => PassEnd::Stopped(
-            FaultRecord {
-                person: person_or_first(0),
-                kind: String::new(),
-                message: String::new(),
-            },
-            usize::MAX,
-        ),
-        other => other,
-    };
-    let end = match end {
-        PassEnd::Stopped(mut fault, run) if global.too_large() => {
-            // Name the person at whom, in domain order, the answers first
-            // become too many: the runs taken are a prefix of the plan,
-            // all complete, so this does not depend on the threads.
-            let batch = options.batch_size.max(1);
-            match crossing(&ids, &global) {
-                Some(index) if index / batch <= run => {
-                    fault.person = person_or_first(index);
-                    fault.kind = "too-many-answers".into();
-                    fault.message = format!(
-                        "from this person on (in domain order) the component has given more than {MAX_OUTCOMES} distinct answers (or more than {} MiB of them)",
-                        MAX_DICTIONARY_BYTES >> 20
-                    );
-                    PassEnd::Stopped(fault, index / batch)
-                }
-                _ => PassEnd::Stopped(fault, run),
-            }
+    // Too many answers: name the person at whom, in domain order, they
+    // first become too many. The runs taken are a prefix of the plan, all
+    // complete, so this does not depend on the threads; an earlier event of
+    // the pass is reported instead.
+    let batch = options.batch_size.max(1);
+    let too_many = global
+        .too_large()
+        .then(|| crossing(&ids, &global))
+        .flatten();
+    let end = match too_many {
+        Some(index) if end.run().is_none_or(|run| index / batch <= run) => {
+            PassEnd::Stopped(too_many_answers(index), index / batch)
         }
-        other => other,
+        _ => end,
     };
     // What the report counts stops at the pass's first event, so that it
     // does not depend on how far other threads got.
-    let upto = match &end {
-        PassEnd::Complete => first_plan.runs.len(),
-        // A run the wall-clock budget left out was not materialised.
-        PassEnd::Stopped(f, run) if f.kind == "wall-budget" => *run,
-        PassEnd::Stopped(_, run) => run.saturating_add(1).min(first_plan.runs.len()),
-    };
+    let upto = end.runs_counted(&first_plan);
     let first_fuel: u64 = first_fuels[..upto].iter().sum();
     report.fuel.first_pass = first_fuel;
     report.persons = first_plan.runs[..upto]
@@ -1203,10 +1195,7 @@ pub fn verify(
         differing.push((run_no, count, smallest));
         true
     });
-    let upto = match &end {
-        PassEnd::Complete => second_plan.runs.len(),
-        PassEnd::Stopped(_, run) => run.saturating_add(1).min(second_plan.runs.len()),
-    };
+    let upto = end.runs_counted(&second_plan);
     report.fuel.second_pass = second_fuels[..upto].iter().sum();
     // Only runs before the pass's first event count (module docs, point 5).
     let stopped_at = match &end {

@@ -35,6 +35,16 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The line of `item` in an evaluation's JSON.
+fn line<'a>(json: &'a serde_json::Value, item: &str) -> &'a serde_json::Value {
+    json["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["item"] == item)
+        .unwrap()
+}
+
 const ELDER_92: &str =
     r#"{"age":92,"hukou":"local","ability":"intact","assistance":"none","disability":"none"}"#;
 
@@ -75,12 +85,7 @@ fn eval_json_carries_the_edition_and_fen() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["baseline"]["edition"], "2019");
-    let allowance = json["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["item"] == "old-age-allowance")
-        .unwrap();
+    let allowance = line(&json, "old-age-allowance");
     assert_eq!(allowance["benefit"]["fen"], 5000);
 }
 
@@ -302,12 +307,7 @@ fn eval_with_a_plugin_serves_the_table_check_proved() {
     let json: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
     assert_eq!(json["plugin"]["table"], table.as_str());
     assert_eq!(json["baseline"]["code"], "330200");
-    let allowance = json["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["item"] == "old-age-allowance")
-        .unwrap();
+    let allowance = line(&json, "old-age-allowance");
     assert_eq!(allowance["benefit"]["fen"], 15000);
     assert_eq!(allowance["status"], "raised");
 }
