@@ -80,7 +80,7 @@ impl fmt::Display for Level {
 
 /// Who publishes the list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub struct Jurisdiction {
     /// GB/T 2260 code, six digits (`000000` for the national list).
     pub code: String,
@@ -144,7 +144,7 @@ impl fmt::Display for Quality {
 
 /// The document a list edition is published in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub struct Source {
     /// Title of the document.
     pub title: String,
@@ -156,7 +156,7 @@ pub struct Source {
 
 /// Where a figure comes from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub struct Provenance {
     /// How reliable the source is.
     pub quality: Quality,
@@ -304,7 +304,7 @@ pub fn accepts(item: &Item, county: Option<&Benefit>, baseline: &Benefit) -> Res
 
 /// A baseline line with its reason.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub struct BaselineLine {
     /// Index of the item in [`Catalogue::items`].
     pub item: usize,

@@ -7,8 +7,10 @@ use std::process::ExitCode;
 
 mod catalogue;
 mod check;
+mod client;
 mod eval;
 pub mod new;
+mod serve;
 mod worker;
 
 /// Exit code for "the check ran and failed".
@@ -38,6 +40,18 @@ enum Command {
     Check(check::CheckArgs),
     /// Scaffold a county plugin crate that builds and passes `check` out of the box.
     New(new::NewArgs),
+    /// Run the host server: registry, review (备案) and evaluation API.
+    Serve(serve::ServeArgs),
+    /// Create access tokens (city IT, on the server's database).
+    #[command(subcommand)]
+    Token(serve::TokenCommand),
+    /// Check the audit log's hash chain.
+    #[command(subcommand)]
+    Audit(serve::AuditCommand),
+    /// Upload a county plugin to a server and wait for its proof.
+    Upload(client::UploadArgs),
+    /// A county's plugin versions on a server.
+    Status(client::StatusArgs),
     /// Internal: compile one component under resource limits for the runtime
     /// that started this process (see `runtime::Compiler::Worker`).
     #[command(name = "compile-worker", hide = true)]
@@ -59,6 +73,11 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Check(args) => check::run(args),
         Command::New(args) => new::run(args),
+        Command::Serve(args) => serve::run_serve(args),
+        Command::Token(cmd) => serve::run_token(cmd),
+        Command::Audit(cmd) => serve::run_audit(cmd),
+        Command::Upload(args) => client::run_upload(args),
+        Command::Status(args) => client::run_status(args),
         Command::CompileWorker(args) => Ok(worker::run(args)),
     };
     match outcome {

@@ -267,7 +267,7 @@ impl Binding {
 }
 
 /// How a result line came about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// The baseline line, unchanged (no plugin, or the county gives the same).
@@ -326,7 +326,7 @@ fn details(line: &ResultLine) -> [(&'static str, Option<&str>); 4] {
 }
 
 /// A county line that was refused because it fell below the baseline.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Clamp {
     /// Item key.
     pub item: String,

@@ -29,15 +29,27 @@
 //!   its parent's list, chosen by the host.
 //! - [`text`]: safe text: escaping and capping what a component wrote before
 //!   it reaches a terminal, a log or a page.
+//! - [`store`]: the registry's database (sqlx; SQLite by default,
+//!   PostgreSQL for several replicas): tokens, components, answer tables,
+//!   versions and their review, activations, incidents, the audit chain.
+//! - [`server`]: the host server's state — the serving snapshot, the
+//!   upload pipeline (validate, compile, prove), evaluation with fallback.
+//! - [`api`]: the HTTP API (axum), its authentication, JSON errors and
+//!   OpenAPI document.
+//! - [`metrics`]: run-time counters in the Prometheus text format.
 //! - [`cli`]: the `qingdan` command line (`catalogue check`, `eval`, `check`,
-//!   `new`, `bench`).
+//!   `new`, `serve`, `token`, `audit`, `upload`, `status`).
 
+pub mod api;
 pub mod catalogue;
 pub mod cli;
 pub mod evaluate;
+pub mod metrics;
 pub mod model;
 pub mod register;
 pub mod runtime;
+pub mod server;
+pub mod store;
 pub mod table;
 pub mod text;
 pub mod verify;

@@ -21,7 +21,7 @@ macro_rules! finite_enum {
         $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $key:literal ),+ $(,)? }
     ) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "kebab-case")]
         pub enum $name { $( $(#[$vmeta])* $variant ),+ }
 
@@ -195,8 +195,20 @@ impl<'de> Deserialize<'de> for Living {
 }
 
 /// The person a list is evaluated for (DESIGN §3.1). No identifiers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub struct Person {
     /// Completed years on the evaluation date, `MIN_AGE..=MAX_AGE` (120 = 120 or older).
     pub age: u8,
@@ -210,6 +222,7 @@ pub struct Person {
     pub disability: Disability,
     /// Living-situation flags.
     #[serde(default)]
+    #[schema(value_type = Vec<LivingFlag>)]
     pub living: Living,
     /// 计划生育特殊家庭
     #[serde(default)]
@@ -336,7 +349,7 @@ pub fn yuan(fen: Fen) -> String {
 }
 
 /// A service given `count` times every `months` months.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
     /// How many times.
@@ -346,7 +359,9 @@ pub struct Quota {
 }
 
 /// A one-off grant: a fixed amount plus a share of the cost up to a cap.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct OneOff {
     /// Fixed amount in fen.
@@ -361,8 +376,8 @@ pub struct OneOff {
 }
 
 /// A consumption voucher.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub struct Voucher {
     /// Percent of spending covered (0..=100).
     pub percent: u8,
@@ -371,7 +386,7 @@ pub struct Voucher {
 }
 
 /// What a person gets from one item (DESIGN §3.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Benefit {
     /// Cash every month, in fen.
@@ -390,7 +405,7 @@ pub enum Benefit {
 }
 
 /// The kind of a benefit, without its figures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum BenefitKind {
     /// [`Benefit::MonthlyCash`]
@@ -511,7 +526,7 @@ pub struct Line {
 }
 
 /// Why a county line is not at least as generous as a baseline line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case", tag = "reason")]
 pub enum Shortfall {
     /// The county has no line for a baseline item.
@@ -784,7 +799,7 @@ mod tests {
     #[test]
     fn person_json_uses_kebab_keys_and_flag_lists() {
         let p: Person = serde_json::from_str(
-            r#"{"age":92,"hukou":"local","ability":"mild","assistance":"dibao","disability":"grade2","living":["alone","empty-nest"],"family-planning-special":true}"#,
+            r#"{"age":92,"hukou":"local","ability":"mild","assistance":"dibao","disability":"grade2","living":["alone","empty-nest"],"family_planning_special":true}"#,
         )
         .unwrap();
         assert!(p.living.contains(LivingFlag::Alone));

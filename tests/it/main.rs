@@ -10,6 +10,7 @@ mod guests;
 mod proof;
 mod runtime;
 mod sandbox;
+mod server;
 
 /// The compile worker the integration tests use: the `qingdan` binary built
 /// for them, as in production.

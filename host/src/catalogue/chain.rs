@@ -12,7 +12,7 @@ pub const EXAMPLES_PER_ITEM: usize = 5;
 
 /// One person for whom the child list gives less than the parent list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub struct Counterexample {
     /// Position in the domain order ([`Person::index`]).
     pub person_index: usize,
@@ -28,7 +28,7 @@ pub struct Counterexample {
 
 /// A parent item the child falls below for some persons.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub struct ItemFailure {
     /// The item key.
     pub item: String,
@@ -44,7 +44,7 @@ pub struct ItemFailure {
 
 /// The outcome of [`check_against`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub struct ChainReport {
     /// The child list (`宁波市 330200 edition 2023`).
     pub child: String,

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 /// Line and column are 1-based; both are 0 when the problem concerns the
 /// whole file (it cannot be read, say).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub struct CatalogueError {
     /// The file.
     pub file: PathBuf,

@@ -18,7 +18,7 @@ pub const MAX_CUBES: usize = 512;
 
 /// A comparison on an ordered person field: at least a level, or one of a set.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub enum Cmp<T> {
     /// The field is this value or stronger in the field's order.
     AtLeast(T),
@@ -28,7 +28,7 @@ pub enum Cmp<T> {
 
 /// One condition on one person field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub enum Atom {
     /// Age in `min..=max` (both inclusive; 120 stands for 120 or older).
     Age {
@@ -56,7 +56,7 @@ pub enum Atom {
 
 /// An eligibility predicate as written in the catalogue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub enum Predicate {
     /// Holds for everybody.
     Always,

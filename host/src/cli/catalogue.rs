@@ -40,7 +40,7 @@ pub fn run(cmd: CatalogueCommand) -> anyhow::Result<u8> {
 }
 
 #[derive(Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 struct FileReport {
     file: String,
     list: String,

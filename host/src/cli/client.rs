@@ -1,0 +1,278 @@
+//! `qingdan upload` and `qingdan status`: the county team's side of the
+//! server, so the whole path works without curl.
+
+use super::{EXIT_FAIL, EXIT_INVALID};
+use clap::Args;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How to reach the server.
+#[derive(Debug, Args, Clone)]
+pub struct ServerArgs {
+    /// The server, e.g. http://127.0.0.1:8720 (https:// works too).
+    #[arg(long, env = "QINGDAN_SERVER", default_value = "http://127.0.0.1:8720")]
+    pub server: String,
+    /// The bearer token (or set QINGDAN_TOKEN).
+    #[arg(long, env = "QINGDAN_TOKEN", hide_env_values = true)]
+    pub token: String,
+}
+
+/// Arguments of `qingdan upload`.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// The component (.wasm).
+    pub plugin: PathBuf,
+    /// The county code the plugin is for.
+    #[arg(long)]
+    pub county: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Return once the server accepted the upload, without waiting for the
+    /// verdict.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Print the server's JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `qingdan status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The county code.
+    #[arg(long)]
+    pub county: String,
+    /// One version, with its report.
+    #[arg(long)]
+    pub version: Option<i64>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Print the server's JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+struct Client {
+    agent: ureq::Agent,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    fn new(args: &ServerArgs) -> Client {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .into();
+        Client {
+            agent,
+            base: args.server.trim_end_matches('/').to_string(),
+            token: args.token.clone(),
+        }
+    }
+
+    fn answer(
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<(u16, Value), String> {
+        let mut response = response.map_err(|e| format!("cannot reach the server: {e}"))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| format!("reading the server's answer: {e}"))?;
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, value))
+    }
+
+    fn get(&self, path: &str) -> Result<(u16, Value), String> {
+        Client::answer(
+            self.agent
+                .get(format!("{}{path}", self.base))
+                .header("Authorization", format!("Bearer {}", self.token))
+                .call(),
+        )
+    }
+
+    fn post_wasm(&self, path: &str, bytes: &[u8]) -> Result<(u16, Value), String> {
+        Client::answer(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .header("Authorization", format!("Bearer {}", self.token))
+                .content_type("application/wasm")
+                .send(bytes),
+        )
+    }
+}
+
+fn error_line(status: u16, body: &Value) -> String {
+    let e = &body["error"];
+    match (e["message"].as_str(), e["field"].as_str()) {
+        (Some(m), Some(f)) => format!("HTTP {status}: {m} (field {f})"),
+        (Some(m), None) => format!("HTTP {status}: {m}"),
+        _ => format!("HTTP {status}: {body}"),
+    }
+}
+
+fn text(v: &Value, key: &str) -> String {
+    match &v[key] {
+        Value::Null => "-".into(),
+        Value::String(s) => crate::text::escape(s).into_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn summary(v: &Value) -> String {
+    let mut out = format!(
+        "{} version {}: {}  {}  uploaded by {} at {}",
+        text(v, "county"),
+        text(v, "version"),
+        text(v, "status"),
+        text(v, "digest"),
+        text(v, "uploader"),
+        text(v, "uploaded_at"),
+    );
+    if let Some(p) = v["progress"].as_str() {
+        out.push_str(&format!("\n  progress: {}", crate::text::escape(p)));
+    }
+    if !v["baseline"].is_null() {
+        out.push_str(&format!(
+            "\n  proven against {} (table {}) in {} ms",
+            text(v, "baseline"),
+            text(v, "table"),
+            text(v, "proof_ms")
+        ));
+    }
+    if !v["error"].is_null() {
+        out.push_str(&format!("\n  refused: {}", text(v, "error")));
+    }
+    if !v["reviewer"].is_null() {
+        out.push_str(&format!(
+            "\n  reviewed by {} at {}: {}",
+            text(v, "reviewer"),
+            text(v, "reviewed_at"),
+            text(v, "review_comment")
+        ));
+    }
+    if !v["effective_from"].is_null() {
+        out.push_str(&format!("\n  in force from {}", text(v, "effective_from")));
+    }
+    out
+}
+
+/// Runs `qingdan upload`: exit 0 when the version passed its proof (now
+/// pending review), 1 when it was rejected, 2 on a refused request.
+pub fn run_upload(args: UploadArgs) -> anyhow::Result<u8> {
+    let bytes = match std::fs::read(&args.plugin) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.plugin.display());
+            return Ok(EXIT_INVALID);
+        }
+    };
+    let client = Client::new(&args.server);
+    let county = &args.county;
+    let (status, body) = match client.post_wasm(&format!("/v1/counties/{county}/plugins"), &bytes) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_INVALID);
+        }
+    };
+    if status >= 400 {
+        eprintln!("error: {}", error_line(status, &body));
+        return Ok(EXIT_INVALID);
+    }
+    if body["duplicate"].as_bool() == Some(true) {
+        eprintln!(
+            "these bytes were uploaded before: version {}",
+            text(&body, "version")
+        );
+    }
+    let version = body["version"].as_i64().unwrap_or(0);
+    let mut current = body;
+    let started = Instant::now();
+    let mut shown = String::new();
+    while !args.no_wait && current["status"].as_str() == Some("validating") {
+        let progress = text(&current, "progress");
+        if progress != shown {
+            eprintln!("  {progress}");
+            shown = progress;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        if started.elapsed() > Duration::from_secs(900) {
+            eprintln!(
+                "still validating after 15 minutes; `qingdan status` shows the verdict later"
+            );
+            break;
+        }
+        match client.get(&format!("/v1/counties/{county}/plugins/{version}")) {
+            Ok((200, v)) => current = v,
+            Ok((status, v)) => {
+                eprintln!("error: {}", error_line(status, &v));
+                return Ok(EXIT_INVALID);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(EXIT_INVALID);
+            }
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&current)?);
+    } else {
+        println!("{}", summary(&current));
+    }
+    Ok(match current["status"].as_str() {
+        Some("rejected") => EXIT_FAIL,
+        _ => 0,
+    })
+}
+
+/// Runs `qingdan status`.
+pub fn run_status(args: StatusArgs) -> anyhow::Result<u8> {
+    let client = Client::new(&args.server);
+    let path = match args.version {
+        Some(v) => format!("/v1/counties/{}/plugins/{v}", args.county),
+        None => format!("/v1/counties/{}/plugins", args.county),
+    };
+    let (status, body) = match client.get(&path) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_INVALID);
+        }
+    };
+    if status >= 400 {
+        eprintln!("error: {}", error_line(status, &body));
+        return Ok(EXIT_INVALID);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(0);
+    }
+    match &body {
+        Value::Array(versions) if versions.is_empty() => {
+            println!("{}: no versions uploaded", args.county)
+        }
+        Value::Array(versions) => {
+            for v in versions {
+                println!("{}", summary(v));
+            }
+        }
+        v => {
+            println!("{}", summary(v));
+            if let Some(report) = v.get("report").filter(|r| !r.is_null()) {
+                println!(
+                    "  proof: {} persons, passed {}, {} failing items, {} faults",
+                    report["persons"],
+                    report["passed"],
+                    report["failures"].as_array().map_or(0, Vec::len),
+                    report["fault_count"]
+                );
+            }
+        }
+    }
+    Ok(0)
+}

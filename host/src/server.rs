@@ -1,0 +1,699 @@
+//! The host server: the state behind the API (`crate::api`), the serving
+//! snapshot, the upload pipeline and `qingdan serve` itself.
+//!
+//! # What runs is what was proven
+//!
+//! The request path never runs WebAssembly. An upload is validated,
+//! compiled (in the compile worker) and proven in the background; the
+//! proof's answer table is stored, content-addressed, with the verdict.
+//! What evaluations read is the *serving snapshot*: for every county, its
+//! activations and, for each version that was ever approved, its answer
+//! tables paired with the baseline editions they were proven against
+//! ([`Served`]). The snapshot is immutable and replaced whole per county
+//! after a change is committed (`RwLock<Arc<…>>`, the lock held only to
+//! clone the `Arc`), so a reader sees the old state or the new one, never
+//! a mixture and never neither.
+//!
+//! # Never an error instead of benefits
+//!
+//! Once a request names a county in the register and a person in the
+//! domain, the answer is lines: no plugin in force, a suspended one, a
+//! table missing for the baseline edition in force — each gives the
+//! baseline lines with an incident (counted, logged and stored).
+
+use crate::catalogue::{Catalogue, Library};
+use crate::evaluate::{self, County, Evaluation, Fault, PluginRef, Served};
+use crate::metrics::Metrics;
+use crate::model::Person;
+use crate::register::Register;
+use crate::runtime::{Compiler, Limits, Runtime};
+use crate::store::{Activation, Store, Stored, Verdict, Version};
+use crate::table::AnswerTable;
+use jiff::civil::Date;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// The default address: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8720";
+/// The default data directory (the SQLite file, the compile cache).
+pub const DEFAULT_DATA_DIR: &str = "qingdan-data";
+/// How long a verified token is trusted from memory before it is looked up
+/// again (a revoked token stops working within this time).
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// How the server is set up.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The catalogue folder (with `register/`).
+    pub catalogues: PathBuf,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// A database URL instead of the SQLite file in the data directory.
+    pub database_url: Option<String>,
+    /// The sandbox limits.
+    pub limits: Limits,
+    /// How components are compiled.
+    pub compiler: Compiler,
+    /// Threads for a proof (default: the machine's cores).
+    pub proof_threads: Option<usize>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The catalogues or the register are invalid.
+    #[error("catalogues in {dir}: {message}")]
+    Catalogues {
+        /// The folder.
+        dir: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The runtime.
+    #[error("runtime: {0}")]
+    Runtime(String),
+}
+
+/// The catalogue editions and the register the server serves.
+#[derive(Debug)]
+pub struct Catalogues {
+    /// Every edition.
+    pub library: Library,
+    /// The jurisdiction register.
+    pub register: Register,
+}
+
+impl Catalogues {
+    /// Reads a catalogue folder and its register, and checks them together.
+    pub fn load(dir: &std::path::Path) -> Result<Catalogues, StartError> {
+        let fail = |message: String| StartError::Catalogues {
+            dir: dir.display().to_string(),
+            message,
+        };
+        let library = Library::load_dir(dir).map_err(|e| fail(e.to_string()))?;
+        let register = Register::of_catalogues(dir).map_err(|e| fail(e.to_string()))?;
+        let problems = register.check_library(&library);
+        if let Some(first) = problems.first() {
+            return Err(fail(first.to_string()));
+        }
+        Ok(Catalogues { library, register })
+    }
+
+    /// The edition with this digest.
+    pub fn by_digest(&self, digest: &str) -> Option<&Catalogue> {
+        self.library
+            .catalogues()
+            .iter()
+            .find(|c| c.digest == digest)
+    }
+}
+
+/// One version that has been approved, ready to serve.
+#[derive(Clone, Debug)]
+pub struct Servable {
+    /// Version number.
+    pub version: i64,
+    /// Component digest.
+    pub digest: String,
+    /// Stored state (approved, suspended or rolled back).
+    pub stored: Stored,
+    /// County name the component gives.
+    pub county_name: String,
+    /// Its answer tables, by the digest of the baseline edition each was
+    /// proven against.
+    pub served: HashMap<String, Arc<Served>>,
+}
+
+/// What one county serves.
+#[derive(Clone, Debug, Default)]
+pub struct CountyServing {
+    /// Activations, oldest first.
+    pub activations: Vec<Activation>,
+    /// Versions that were ever approved.
+    pub versions: HashMap<i64, Servable>,
+}
+
+/// Every county's serving state.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// By county code.
+    pub counties: HashMap<String, Arc<CountyServing>>,
+}
+
+/// A fallback to the baseline, as shown in a response.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Incident {
+    /// `no-plugin`, `suspended`, `no-table`, `table`, …
+    pub kind: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// An evaluation with the version that served it and any incident.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    /// The evaluation (baseline, plugin, lines, clamps, fault).
+    pub evaluation: Evaluation,
+    /// The plugin version that answered, if any.
+    pub version: Option<i64>,
+    /// The fallback, if the baseline alone answered.
+    pub incident: Option<Incident>,
+}
+
+/// The server's state, shared by every request.
+pub struct App {
+    /// The database.
+    pub store: Store,
+    /// Catalogues and register.
+    pub catalogues: Arc<Catalogues>,
+    /// The runtime for uploads.
+    pub runtime: Arc<Runtime>,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Threads per proof.
+    pub proof_threads: usize,
+    snapshot: RwLock<Arc<Snapshot>>,
+    tables: Mutex<HashMap<String, Arc<AnswerTable>>>,
+    tokens: Mutex<HashMap<String, (crate::store::Token, Instant)>>,
+    proofs: tokio::sync::Semaphore,
+    incidents: tokio::sync::mpsc::Sender<(String, Option<i64>, Incident)>,
+    progress: Mutex<HashMap<(String, i64), String>>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("backend", &self.store.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Today in China (UTC+8).
+pub fn today() -> Date {
+    jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)))
+        .date()
+}
+
+impl App {
+    /// Opens the database, reads the catalogues, starts the runtime, builds
+    /// the serving snapshot and resumes any proof a stop interrupted.
+    pub async fn start(config: Config) -> Result<Arc<App>, StartError> {
+        let catalogues = Arc::new(Catalogues::load(&config.catalogues)?);
+        let store = match &config.database_url {
+            Some(url) => Store::open(url).await?,
+            None => Store::open_dir(&config.data_dir).await?,
+        };
+        // Compiled artefacts are cached per process, on disk in the data
+        // directory (never in the database: they are specific to this
+        // build of the engine).
+        let runtime = Runtime::new(config.limits.clone(), config.compiler.clone())
+            .map_err(|e| StartError::Runtime(e.to_string()))?
+            .with_cache_dir(config.data_dir.join("compiled"));
+        let (incidents, mut receiver) = tokio::sync::mpsc::channel(1024);
+        let app = Arc::new(App {
+            store,
+            catalogues,
+            runtime: Arc::new(runtime),
+            metrics: Metrics::default(),
+            proof_threads: config.proof_threads.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            }),
+            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            tables: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+            proofs: tokio::sync::Semaphore::new(1),
+            incidents,
+            progress: Mutex::new(HashMap::new()),
+        });
+        app.refresh_all().await?;
+        // Incidents are stored off the request path; a burst beyond the
+        // channel's room is still counted and logged, only not stored.
+        let writer = Arc::clone(&app);
+        tokio::spawn(async move {
+            while let Some((county, version, incident)) = receiver.recv().await {
+                if let Err(e) = writer
+                    .store
+                    .incident(&county, version, &incident.kind, &incident.message)
+                    .await
+                {
+                    tracing::warn!(error = %e, "storing an incident");
+                }
+            }
+        });
+        for v in app.store.validating().await? {
+            tracing::info!(county = %v.county, version = v.version, "resuming the proof of an upload a stop interrupted");
+            app.spawn_proof(v.county.clone(), v.version, v.digest.clone());
+        }
+        Ok(app)
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        match self.snapshot.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn replace_county(&self, county: &str, serving: CountyServing) {
+        let mut guard = match self.snapshot.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut next = Snapshot::clone(&guard);
+        next.counties.insert(county.to_string(), Arc::new(serving));
+        *guard = Arc::new(next);
+    }
+
+    /// An answer table by digest: from memory, else from the database
+    /// (its digest and canonical form checked).
+    pub async fn table(&self, digest: &str) -> Result<Option<Arc<AnswerTable>>, String> {
+        if let Some(t) = self.tables.lock().ok().and_then(|m| m.get(digest).cloned()) {
+            return Ok(Some(t));
+        }
+        let Some(bytes) = self
+            .store
+            .table_bytes(digest)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let table = Arc::new(AnswerTable::decode(&bytes, Some(digest)).map_err(|e| e.to_string())?);
+        if let Ok(mut m) = self.tables.lock() {
+            m.insert(digest.to_string(), Arc::clone(&table));
+        }
+        Ok(Some(table))
+    }
+
+    /// Rebuilds every county's serving state from the database.
+    pub async fn refresh_all(&self) -> Result<(), crate::store::StoreError> {
+        let versions = self.store.servable().await?;
+        let activations = self.store.all_activations().await?;
+        let mut counties: HashMap<String, CountyServing> = HashMap::new();
+        for a in activations {
+            counties
+                .entry(a.county.clone())
+                .or_default()
+                .activations
+                .push(a);
+        }
+        for v in versions {
+            let servable = self.servable(&v).await;
+            counties
+                .entry(v.county.clone())
+                .or_default()
+                .versions
+                .insert(v.version, servable);
+        }
+        let snapshot = Snapshot {
+            counties: counties
+                .into_iter()
+                .map(|(k, v)| (k, Arc::new(v)))
+                .collect(),
+        };
+        match self.snapshot.write() {
+            Ok(mut g) => *g = Arc::new(snapshot),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(snapshot),
+        }
+        Ok(())
+    }
+
+    /// Rebuilds one county's serving state after a committed change.
+    pub async fn refresh_county(&self, county: &str) -> Result<(), crate::store::StoreError> {
+        let activations = self.store.activations(county).await?;
+        let mut serving = CountyServing {
+            activations,
+            versions: HashMap::new(),
+        };
+        for v in self.store.versions(county).await? {
+            if matches!(
+                v.stored,
+                Stored::Approved | Stored::Suspended | Stored::RolledBack
+            ) {
+                let servable = self.servable(&v).await;
+                serving.versions.insert(v.version, servable);
+            }
+        }
+        self.replace_county(county, serving);
+        Ok(())
+    }
+
+    async fn servable(&self, v: &Version) -> Servable {
+        let mut served = HashMap::new();
+        if let Some(digest) = &v.table_digest {
+            match self.table(digest).await {
+                Ok(Some(table)) => {
+                    let baseline = table.baseline_digest().to_string();
+                    match self.catalogues.by_digest(&baseline) {
+                        Some(catalogue) => match Served::new(table, catalogue) {
+                            Ok(s) => {
+                                served.insert(baseline, Arc::new(s));
+                            }
+                            Err(e) => {
+                                tracing::error!(county = %v.county, version = v.version, error = %e, "answer table does not fit its edition")
+                            }
+                        },
+                        None => {
+                            tracing::warn!(county = %v.county, version = v.version, baseline = %baseline, "the edition this table was proven against is no longer in the catalogues")
+                        }
+                    }
+                }
+                Ok(None) => {
+                    tracing::error!(county = %v.county, version = v.version, "answer table missing from the database")
+                }
+                Err(e) => {
+                    tracing::error!(county = %v.county, version = v.version, error = %e, "answer table unreadable")
+                }
+            }
+        }
+        Servable {
+            version: v.version,
+            digest: v.digest.clone(),
+            stored: v.stored,
+            county_name: v.county_name.clone().unwrap_or_default(),
+            served,
+        }
+    }
+
+    /// Evaluates one person for a county on a date, as production serves
+    /// it. `Err` only for a county that has no baseline (not in the
+    /// register, not a county, no list in force): there is nothing to
+    /// serve.
+    pub fn evaluate(
+        &self,
+        county: &str,
+        person: &Person,
+        as_of: Date,
+    ) -> Result<Answer, crate::register::BaselineError> {
+        let baseline =
+            self.catalogues
+                .register
+                .baseline_for(&self.catalogues.library, county, as_of)?;
+        let snapshot = self.snapshot();
+        let serving = snapshot.counties.get(county);
+        let date = as_of.to_string();
+        let in_force = serving.and_then(|s| {
+            crate::store::in_force(&s.activations, &date).and_then(|a| s.versions.get(&a.version))
+        });
+        let Some(servable) = in_force else {
+            let evaluation = evaluate::evaluate(baseline, County::None, person, as_of);
+            return Ok(Answer {
+                evaluation,
+                version: None,
+                incident: Some(Incident {
+                    kind: "no-plugin".into(),
+                    message: format!(
+                        "no plugin version of {county} is in force on {as_of}: the baseline alone applies"
+                    ),
+                }),
+            });
+        };
+        let plugin = PluginRef {
+            digest: servable.digest.clone(),
+            county_code: county.to_string(),
+            county_name: servable.county_name.clone(),
+            table: None,
+        };
+        let fault = if servable.stored == Stored::Suspended {
+            Fault {
+                kind: "suspended".into(),
+                message: format!(
+                    "version {} is suspended: the baseline is served until a version is approved or the county is rolled back",
+                    servable.version
+                ),
+            }
+        } else if let Some(served) = servable.served.get(&baseline.digest) {
+            let evaluation = evaluate::evaluate(baseline, County::Table(served), person, as_of);
+            return Ok(Answer {
+                evaluation,
+                version: Some(servable.version),
+                incident: None,
+            });
+        } else {
+            Fault {
+                kind: "no-table".into(),
+                message: format!(
+                    "version {} has no answer table proven against {} (the edition in force on {as_of}): the baseline is served until it is proven against it",
+                    servable.version,
+                    baseline.label()
+                ),
+            }
+        };
+        let incident = Incident {
+            kind: fault.kind.clone(),
+            message: fault.message.clone(),
+        };
+        let evaluation = evaluate::evaluate(
+            baseline,
+            County::Unavailable(&plugin, &fault),
+            person,
+            as_of,
+        );
+        self.record_incident(county, Some(servable.version), &incident);
+        Ok(Answer {
+            evaluation,
+            version: Some(servable.version),
+            incident: Some(incident),
+        })
+    }
+
+    /// Stores an incident off the request path (dropped, but logged, when
+    /// the writer is behind).
+    pub fn record_incident(&self, county: &str, version: Option<i64>, incident: &Incident) {
+        tracing::warn!(county, ?version, kind = %incident.kind, "served the baseline: {}", incident.message);
+        let _ = self
+            .incidents
+            .try_send((county.to_string(), version, incident.clone()));
+    }
+
+    /// A verified token by its secret, from a short-lived memory cache or
+    /// the database.
+    pub async fn token(
+        &self,
+        secret: &str,
+    ) -> Result<Option<crate::store::Token>, crate::store::StoreError> {
+        let hash = crate::store::secret_hash(secret);
+        if let Some((token, at)) = self.tokens.lock().ok().and_then(|m| m.get(&hash).cloned())
+            && at.elapsed() < TOKEN_CACHE_TTL
+        {
+            return Ok(Some(token));
+        }
+        let token = self.store.token_by_secret(secret).await?;
+        if let (Some(token), Ok(mut m)) = (&token, self.tokens.lock()) {
+            if m.len() > 10_000 {
+                m.clear();
+            }
+            m.insert(hash, (token.clone(), Instant::now()));
+        }
+        Ok(token)
+    }
+
+    /// The progress of a version being validated, from this process.
+    pub fn progress_of(&self, county: &str, version: i64) -> Option<String> {
+        self.progress
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&(county.to_string(), version)).cloned())
+    }
+
+    fn set_progress(&self, county: &str, version: i64, text: String) {
+        if let Ok(mut m) = self.progress.lock() {
+            m.insert((county.to_string(), version), text);
+        }
+    }
+
+    fn clear_progress(&self, county: &str, version: i64) {
+        if let Ok(mut m) = self.progress.lock() {
+            m.remove(&(county.to_string(), version));
+        }
+    }
+
+    /// Starts validating, compiling and proving an uploaded version in the
+    /// background; one proof runs at a time (each uses every core).
+    pub fn spawn_proof(self: &Arc<Self>, county: String, version: i64, digest: String) {
+        let app = Arc::clone(self);
+        self.set_progress(&county, version, "queued".into());
+        tokio::spawn(async move {
+            let Ok(_permit) = app.proofs.acquire().await else {
+                return;
+            };
+            let started = Instant::now();
+            let verdict = app.prove_upload(&county, version, &digest).await;
+            let result = verdict.status.key();
+            app.metrics.proof(&county, result, started.elapsed());
+            tracing::info!(%county, version, result, ms = verdict.ms, "verdict");
+            if let Err(e) = app.store.finish(&county, version, &verdict).await {
+                tracing::error!(%county, version, error = %e, "storing a verdict");
+            }
+            app.clear_progress(&county, version);
+        });
+    }
+
+    async fn prove_upload(self: &Arc<Self>, county: &str, version: i64, digest: &str) -> Verdict {
+        let started = Instant::now();
+        let rejected = rejection;
+        let bytes = match self.store.component(digest).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return rejected("the component's bytes are missing".into(), started),
+            Err(e) => return rejected(format!("reading the component: {e}"), started),
+        };
+        self.set_progress(county, version, "validating and compiling".into());
+        let _ = self
+            .store
+            .set_progress(county, version, "validating and compiling")
+            .await;
+        let app = Arc::clone(self);
+        let county_owned = county.to_string();
+        let (tx, mut rx) = tokio::sync::watch::channel(0usize);
+        let forward = {
+            let app = Arc::clone(self);
+            let county = county.to_string();
+            tokio::spawn(async move {
+                let mut last = usize::MAX;
+                while rx.changed().await.is_ok() {
+                    let percent = *rx.borrow_and_update();
+                    let text = format!("proving over every person, twice: {percent}%");
+                    app.set_progress(&county, version, text.clone());
+                    if percent / 10 != last / 10 {
+                        last = percent;
+                        let _ = app.store.set_progress(&county, version, &text).await;
+                    }
+                }
+            })
+        };
+        let outcome =
+            tokio::task::spawn_blocking(move || prove_blocking(&app, &county_owned, &bytes, &tx))
+                .await;
+        forward.abort();
+        let mut verdict = match outcome {
+            Ok(v) => v,
+            Err(e) => rejected(format!("the proof stopped: {e}"), started),
+        };
+        verdict.ms = started.elapsed().as_millis() as i64;
+        verdict
+    }
+}
+
+/// The verdict on a component refused before or instead of a proof.
+fn rejection(error: String, started: Instant) -> Verdict {
+    Verdict {
+        status: Stored::Rejected,
+        county_name: None,
+        baseline: None,
+        table: None,
+        report: None,
+        error: Some(error),
+        ms: started.elapsed().as_millis() as i64,
+    }
+}
+
+/// Validation, compilation and proof of one component for one county, on a
+/// blocking thread.
+fn prove_blocking(
+    app: &App,
+    county: &str,
+    bytes: &[u8],
+    progress: &tokio::sync::watch::Sender<usize>,
+) -> Verdict {
+    let started = Instant::now();
+    let rejected = |error: String| rejection(error, started);
+    let plugin = match app.runtime.load(bytes) {
+        Ok(p) => p,
+        Err(e) => return rejected(format!("invalid component: {e}")),
+    };
+    let d = plugin.description();
+    if d.county_code != county {
+        return rejected(format!(
+            "the component describes itself as the plugin of {}, but was uploaded for {}",
+            app.catalogues.register.label(&d.county_code),
+            app.catalogues.register.label(county)
+        ));
+    }
+    let register = &app.catalogues.register;
+    if let Err(e) = register.check_named_baseline(county, &d.baseline) {
+        return rejected(e.to_string());
+    }
+    let baseline = match register.baseline_for(&app.catalogues.library, county, today()) {
+        Ok(c) => c,
+        Err(e) => return rejected(e.to_string()),
+    };
+    let options = crate::verify::Options {
+        fuel_per_person: app.runtime.limits().fuel_per_evaluation,
+        threads: app.proof_threads.max(1),
+        ..crate::verify::Options::default()
+    };
+    let report = |done: usize, total: usize| {
+        let percent = done * 100 / total.max(1);
+        progress.send_if_modified(|p| {
+            if *p == percent {
+                false
+            } else {
+                *p = percent;
+                true
+            }
+        });
+    };
+    let proof = match crate::verify::verify(&plugin, baseline, &options, &report) {
+        Ok(p) => p,
+        Err(e) => return rejected(e.to_string()),
+    };
+    let report_json = serde_json::to_value(&proof.report).ok();
+    let passed = proof.report.passed && proof.table.is_some();
+    Verdict {
+        status: if passed {
+            Stored::PendingReview
+        } else {
+            Stored::Rejected
+        },
+        county_name: Some(d.county_name.clone()),
+        baseline: Some((baseline.label(), baseline.digest.clone())),
+        table: proof.table,
+        report: report_json,
+        error: if passed {
+            None
+        } else {
+            Some("the proof failed: see the report".into())
+        },
+        ms: started.elapsed().as_millis() as i64,
+    }
+}
+
+/// Runs the server until Ctrl-C or SIGTERM; finishes the requests in
+/// flight before returning.
+pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let router = crate::api::router(app);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}
