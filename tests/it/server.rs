@@ -782,3 +782,165 @@ fn audit_verify_finds_an_edit_and_a_deletion() {
         "{stdout}"
     );
 }
+
+/// A `qingdan serve` process and the README's path through the command
+/// line: tokens, upload, status, approval, evaluation, replay, rollback,
+/// audit verify, and a graceful stop.
+#[test]
+fn the_readme_path_through_the_command_line() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let exe = env!("CARGO_BIN_EXE_qingdan");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("readme"));
+    let data_arg = data.to_str().unwrap().to_string();
+    let mut server = Command::new(exe)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", &data_arg])
+        .current_dir(&root)
+        .env_remove("QINGDAN_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let base = first
+        .split("listening on ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{first}"))
+        .trim()
+        .to_string();
+    let mut banner = String::new();
+    for _ in 0..4 {
+        stdout.read_line(&mut banner).unwrap();
+    }
+    assert!(
+        banner.contains("qingdan token create --role admin"),
+        "{banner}"
+    );
+
+    let run = |args: &[&str]| {
+        let out = Command::new(exe)
+            .args(args)
+            .current_dir(&root)
+            .env_remove("QINGDAN_TOKEN")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let token = |role: &str, scope: &str, name: &str| {
+        let (code, out, err) = run(&[
+            "token",
+            "create",
+            "--role",
+            role,
+            "--scope",
+            scope,
+            "--name",
+            name,
+            "--data-dir",
+            &data_arg,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        out.trim().to_string()
+    };
+    let county = token("county", "330282", "慈溪市民政局");
+    let other = token("county", "330203", "海曙区民政局");
+    let reviewer = token("reviewer", "330200", "宁波市民政局");
+    let admin = token("admin", "000000", "市信息中心");
+
+    let cixi = plugins::CIXI;
+    let (code, out, err) = run(&[
+        "upload", cixi, "--county", "330282", "--server", &base, "--token", &county,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("330282 version 1: pending-review"), "{out}");
+    let (code, _, err) = run(&[
+        "upload", cixi, "--county", "330282", "--server", &base, "--token", &other,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("HTTP 403"), "{err}");
+    let (code, out, err) = run(&[
+        "status", "--county", "330282", "--server", &base, "--token", &county,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("version 1: pending-review"), "{out}");
+
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let post = |path: &str, token: &str, body: &Value| {
+        let mut r = agent
+            .post(format!("{base}{path}"))
+            .header("Authorization", format!("Bearer {token}"))
+            .content_type("application/json")
+            .send(body.to_string().as_bytes())
+            .unwrap();
+        let status = r.status().as_u16();
+        let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        (status, v)
+    };
+    let approve = json!({"comment": "同意备案", "effective_from": today()});
+    assert_eq!(
+        post("/v1/counties/330282/plugins/1/approve", &county, &approve).0,
+        403
+    );
+    let (status, v) = post("/v1/counties/330282/plugins/1/approve", &reviewer, &approve);
+    assert_eq!((status, v["status"].as_str()), (200, Some("active")), "{v}");
+    let ask = json!({"person": person(), "as_of": today()});
+    let (status, a1) = post("/v1/counties/330282/evaluate", &reviewer, &ask);
+    assert_eq!(status, 200, "{a1}");
+    assert_eq!(line(&a1, "ability-assessment")["tag"], "raised");
+
+    // A second version, approved, then rolled back; replay the first answer.
+    let variant = data.join("cixi-v2.wasm");
+    std::fs::write(&variant, cixi_variant("readme")).unwrap();
+    let (code, out, err) = run(&[
+        "upload",
+        variant.to_str().unwrap(),
+        "--county",
+        "330282",
+        "--server",
+        &base,
+        "--token",
+        &county,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        post("/v1/counties/330282/plugins/2/approve", &reviewer, &approve).0,
+        200
+    );
+    let (status, rb) = post(
+        "/v1/counties/330282/rollback",
+        &reviewer,
+        &json!({"comment": "回退到第1版"}),
+    );
+    assert_eq!(
+        (status, &rb),
+        (200, &json!({"rolled_back": 2, "active": 1}))
+    );
+    let replay = json!({"person": person(), "as_of": a1["as_of"], "pins": a1["pins"]});
+    let (status, r1) = post("/v1/counties/330282/replay", &reviewer, &replay);
+    assert_eq!(status, 200, "{r1}");
+    assert_eq!(r1["lines"], a1["lines"]);
+
+    let (code, out, err) = run(&["audit", "verify", "--data-dir", &data_arg]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("audit log whole"), "{out}");
+    let _ = admin;
+
+    // SIGTERM: a graceful stop, exit 0.
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = server.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
