@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod batch;
 mod catalogue;
 mod check;
 mod client;
@@ -52,6 +53,9 @@ enum Command {
     Upload(client::UploadArgs),
     /// A county's plugin versions on a server.
     Status(client::StatusArgs),
+    /// A county's list over a population file: impact per item, name
+    /// lists (服务找人) and reconciliation of receipts.
+    Batch(batch::BatchArgs),
     /// Internal: compile one component under resource limits for the runtime
     /// that started this process (see `runtime::Compiler::Worker`).
     #[command(name = "compile-worker", hide = true)]
@@ -78,6 +82,7 @@ pub fn main() -> ExitCode {
         Command::Audit(cmd) => serve::run_audit(cmd),
         Command::Upload(args) => client::run_upload(args),
         Command::Status(args) => client::run_status(args),
+        Command::Batch(args) => batch::run(args),
         Command::CompileWorker(args) => Ok(worker::run(args)),
     };
     match outcome {

@@ -46,6 +46,7 @@ pub mod cli;
 pub mod evaluate;
 pub mod metrics;
 pub mod model;
+pub mod population;
 pub mod register;
 pub mod runtime;
 pub mod server;

@@ -466,6 +466,39 @@ impl App {
         })
     }
 
+    /// Runs `f` with the population context of a county on a date: its
+    /// baseline in force and the answer table in force (the baseline alone
+    /// when none serves).
+    pub fn with_population<T>(
+        &self,
+        county: &str,
+        as_of: Date,
+        f: impl FnOnce(&crate::population::Context<'_>) -> Result<T, crate::api::ApiError>,
+    ) -> Result<T, crate::api::ApiError> {
+        let baseline = self
+            .catalogues
+            .register
+            .baseline_for(&self.catalogues.library, county, as_of)
+            .map_err(|e| {
+                crate::api::ApiError::new(
+                    axum::http::StatusCode::CONFLICT,
+                    "no_baseline",
+                    &e.to_string(),
+                    Some("as_of"),
+                )
+            })?;
+        let snapshot = self.snapshot();
+        let date = as_of.to_string();
+        let served = snapshot.counties.get(county).and_then(|s| {
+            crate::store::in_force(&s.activations, &date)
+                .and_then(|a| s.versions.get(&a.version))
+                .filter(|v| v.stored == Stored::Approved)
+                .and_then(|v| v.served.get(&baseline.digest))
+        });
+        let ctx = crate::population::Context::new(baseline, served.map(|s| s.as_ref()), as_of);
+        f(&ctx)
+    }
+
     /// Stores an incident off the request path (dropped, but logged, when
     /// the writer is behind).
     pub fn record_incident(&self, county: &str, version: Option<i64>, incident: &Incident) {

@@ -7,6 +7,7 @@
 mod catalogue;
 mod cli;
 mod guests;
+mod population;
 mod proof;
 mod runtime;
 mod sandbox;

@@ -705,6 +705,8 @@ fn the_openapi_document_matches_the_router() {
         ("get", "/v1/counties/{code}/plugins"),
         ("get", "/v1/counties/{code}/plugins/{version}"),
         ("post", "/v1/counties/{code}/evaluate"),
+        ("post", "/v1/counties/{code}/impact"),
+        ("post", "/v1/counties/{code}/persons"),
         ("post", "/v1/counties/{code}/plugins"),
         ("post", "/v1/counties/{code}/plugins/{version}/approve"),
         ("post", "/v1/counties/{code}/plugins/{version}/reject"),

@@ -85,6 +85,12 @@ pub fn field_error(field: &str, message: &str) -> ApiError {
 
 /// Requires the request's content type (its essence, parameters ignored).
 pub fn require_content_type(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
+    require_content_types(headers, &[expected])
+}
+
+/// Requires one of the content types.
+pub fn require_content_types(headers: &HeaderMap, allowed: &[&str]) -> Result<(), ApiError> {
+    let expected = allowed.join(" or ");
     let given = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -96,7 +102,7 @@ pub fn require_content_type(headers: &HeaderMap, expected: &str) -> Result<(), A
                 .to_ascii_lowercase()
         });
     match given.as_deref() {
-        Some(g) if g == expected => Ok(()),
+        Some(g) if allowed.contains(&g) => Ok(()),
         Some(g) => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",

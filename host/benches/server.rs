@@ -1,0 +1,246 @@
+//! Evaluate over HTTP on loopback: requests per second and latency at 1, 4
+//! and 16 connections, beside a bare axum JSON endpoint in the same run
+//! and the same evaluation called in process.
+//!
+//! The load generator is this file's own: one thread per connection, each
+//! a keep-alive HTTP/1.1 connection sending the next request as soon as the
+//! answer is read (closed loop), for a fixed time; every request's latency
+//! is recorded. Client and server share the machine's cores, for both
+//! endpoints alike.
+//!
+//! `cargo bench -p qingdan --bench server` (`-- --seconds N` to change the
+//! time per measurement, 3 by default).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use qingdan::server::{App, Config};
+use qingdan::store::Role;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PERSON: &str =
+    r#"{"age":92,"hukou":"local","ability":"severe","assistance":"dibao","disability":"none"}"#;
+
+fn request(path: &str, token: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Reads one response; returns its status.
+fn read_response(reader: &mut BufReader<TcpStream>, body: &mut Vec<u8>) -> u16 {
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let status: u16 = line.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut length = 0usize;
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line
+            .to_ascii_lowercase()
+            .strip_prefix("content-length:")
+            .map(|v| v.trim().to_string())
+        {
+            length = v.parse().unwrap();
+        }
+    }
+    body.resize(length, 0);
+    reader.read_exact(body).unwrap();
+    status
+}
+
+struct Measured {
+    requests: usize,
+    seconds: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn load(addr: SocketAddr, request: &[u8], connections: usize, seconds: f64) -> Measured {
+    let deadline = Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..connections)
+        .map(|_| {
+            let request = request.to_vec();
+            std::thread::spawn(move || {
+                let stream = TcpStream::connect(addr).unwrap();
+                stream.set_nodelay(true).unwrap();
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut body = Vec::new();
+                let mut latencies = Vec::new();
+                let begin = Instant::now();
+                while begin.elapsed() < deadline {
+                    let t = Instant::now();
+                    writer.write_all(&request).unwrap();
+                    let status = read_response(&mut reader, &mut body);
+                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all: Vec<Duration> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let seconds = started.elapsed().as_secs_f64();
+    all.sort();
+    let at = |q: f64| all[((all.len() as f64 - 1.0) * q) as usize];
+    Measured {
+        requests: all.len(),
+        seconds,
+        p50: at(0.50),
+        p99: at(0.99),
+    }
+}
+
+async fn bare(body: axum::body::Bytes) -> axum::Json<serde_json::Value> {
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Ask {
+        person: qingdan::model::Person,
+    }
+    let ask: Ask = serde_json::from_slice(&body).unwrap();
+    axum::Json(serde_json::json!({"person": ask.person, "lines": []}))
+}
+
+fn main() {
+    let seconds: f64 = std::env::args()
+        .skip_while(|a| a != "--seconds")
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let data = std::env::temp_dir().join(format!("qingdan-bench-server-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let worker = qingdan::runtime::Compiler::Worker(env!("CARGO_BIN_EXE_qingdan").into());
+    let config = Config {
+        catalogues: root.join("catalogues"),
+        data_dir: data.clone(),
+        database_url: None,
+        limits: qingdan::runtime::Limits::default(),
+        compiler: worker,
+        proof_threads: None,
+    };
+    let cixi = std::fs::read(qingdan_guests::plugins::CIXI).unwrap();
+    let (app, addr, bare_addr, token) = rt.block_on(async {
+        let app: Arc<App> = App::start(config).await.unwrap();
+        let (_, county) = app
+            .store
+            .create_token(Role::County, "330282", "bench county", "bench")
+            .await
+            .unwrap();
+        let (_, reviewer) = app
+            .store
+            .create_token(Role::Reviewer, "330200", "bench reviewer", "bench")
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(qingdan::server::serve(Arc::clone(&app), listener));
+        let bare_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let bare_addr = bare_listener.local_addr().unwrap();
+        let router = axum::Router::new().route("/bare", axum::routing::post(bare));
+        tokio::spawn(async move { axum::serve(bare_listener, router).await });
+        (app, addr, bare_addr, (county, reviewer))
+    });
+    let (county, reviewer) = token;
+    // Upload, prove and approve the 慈溪 plugin through the API.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let base = format!("http://{addr}");
+    let mut r = agent
+        .post(format!("{base}/v1/counties/330282/plugins"))
+        .header("Authorization", format!("Bearer {county}"))
+        .content_type("application/wasm")
+        .send(&cixi[..])
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let _ = r.body_mut().read_to_string();
+    loop {
+        let mut r = agent
+            .get(format!("{base}/v1/counties/330282/plugins/1"))
+            .header("Authorization", format!("Bearer {county}"))
+            .call()
+            .unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        if v["status"] == "pending-review" {
+            break;
+        }
+        assert_eq!(v["status"], "validating", "{v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let today = qingdan::server::today();
+    let mut r = agent
+        .post(format!("{base}/v1/counties/330282/plugins/1/approve"))
+        .header("Authorization", format!("Bearer {reviewer}"))
+        .content_type("application/json")
+        .send(format!(r#"{{"comment":"bench","effective_from":"{today}"}}"#).as_bytes())
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "{:?}",
+        r.body_mut().read_to_string()
+    );
+
+    let body = format!(r#"{{"person":{PERSON},"as_of":"{today}"}}"#);
+    let evaluate = request("/v1/counties/330282/evaluate", &reviewer, &body);
+    let bare_request = request("/bare", &reviewer, &body);
+
+    // In process: the same evaluation without HTTP (parse, evaluate, serialise).
+    let person: qingdan::model::Person = serde_json::from_str(PERSON).unwrap();
+    let n = 20_000;
+    let t = Instant::now();
+    for _ in 0..n {
+        let answer = app.evaluate("330282", &person, today).unwrap();
+        std::hint::black_box(answer);
+    }
+    let in_process = t.elapsed() / n;
+
+    println!(
+        "evaluate over HTTP, 慈溪 330282 (answer table in force), a 92-year-old; {seconds} s per measurement"
+    );
+    println!(
+        "in process (App::evaluate, no HTTP, no JSON): {:.1} µs per evaluation",
+        in_process.as_secs_f64() * 1e6
+    );
+    println!();
+    println!(
+        "| connections | qingdan evaluate req/s | p50 | p99 | bare axum JSON req/s | p50 | p99 | evaluate / bare |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for connections in [1, 4, 16] {
+        let q = load(addr, &evaluate, connections, seconds);
+        let b = load(bare_addr, &bare_request, connections, seconds);
+        let qr = q.requests as f64 / q.seconds;
+        let br = b.requests as f64 / b.seconds;
+        println!(
+            "| {connections} | {qr:.0} | {:.0} µs | {:.0} µs | {br:.0} | {:.0} µs | {:.0} µs | {:.2} |",
+            q.p50.as_secs_f64() * 1e6,
+            q.p99.as_secs_f64() * 1e6,
+            b.p50.as_secs_f64() * 1e6,
+            b.p99.as_secs_f64() * 1e6,
+            qr / br
+        );
+    }
+    drop(app);
+    let _ = std::fs::remove_dir_all(&data);
+}
