@@ -39,6 +39,9 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8720";
 /// The default data directory (the SQLite file, the compile cache).
 pub const DEFAULT_DATA_DIR: &str = "qingdan-data";
+/// How often a server looks for changes committed by other replicas (an
+/// activation through one is in force on the others within this time).
+pub const CHANGE_POLL: Duration = Duration::from_millis(200);
 /// How long a verified token is trusted from memory before it is looked up
 /// again (a revoked token stops working within this time).
 pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
@@ -248,6 +251,21 @@ impl App {
                 }
             }
         });
+        // Other replicas on the same database: every change of state
+        // appends an audit record, so the audit head is the change counter.
+        let watcher = Arc::clone(&app);
+        let mut seen = app.store.audit_head().await?;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CHANGE_POLL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match watcher.follow_changes(seen).await {
+                    Ok(head) => seen = head,
+                    Err(e) => tracing::warn!(error = %e, "following the database's changes"),
+                }
+            }
+        });
         for v in app.store.validating().await? {
             tracing::info!(county = %v.county, version = v.version, "resuming the proof of an upload a stop interrupted");
             app.spawn_proof(v.county.clone(), v.version, v.digest.clone());
@@ -325,6 +343,20 @@ impl App {
             Err(poisoned) => *poisoned.into_inner() = Arc::new(snapshot),
         }
         Ok(())
+    }
+
+    /// Refreshes the counties changed since audit record `seen` (by this
+    /// process or another replica); returns the new head.
+    pub async fn follow_changes(&self, seen: i64) -> Result<i64, crate::store::StoreError> {
+        let head = self.store.audit_head().await?;
+        if head == seen {
+            return Ok(head);
+        }
+        let counties = self.store.counties_changed_since(seen).await?;
+        for county in counties {
+            self.refresh_county(&county).await?;
+        }
+        Ok(head)
     }
 
     /// Rebuilds one county's serving state after a committed change.

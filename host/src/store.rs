@@ -1206,6 +1206,27 @@ impl Store {
         Ok(record)
     }
 
+    /// The sequence number of the newest audit record (0 when none): it
+    /// grows with every change of state, so replicas follow it.
+    pub async fn audit_head(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT seq FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("seq")?)
+    }
+
+    /// The counties named by audit records after `seq`.
+    pub async fn counties_changed_since(&self, seq: i64) -> Result<Vec<String>, StoreError> {
+        let rows =
+            sqlx::query("SELECT DISTINCT county FROM audit WHERE seq > $1 AND county IS NOT NULL")
+                .bind(seq)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| r.try_get("county").map_err(StoreError::from))
+            .collect()
+    }
+
     /// Every audit record, oldest first (optionally of one county).
     pub async fn audit_records(
         &self,

@@ -71,6 +71,7 @@ pub struct Server {
     pub base: String,
     pub app: Arc<App>,
     pub data_dir: PathBuf,
+    config: Config,
     postgres: Option<String>,
     agent: ureq::Agent,
     _rt: tokio::runtime::Runtime,
@@ -85,15 +86,43 @@ impl Server {
             .unwrap();
         let data_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("server"));
         let database_url = (db == Db::Postgres).then(|| fresh_postgres(&rt));
-        let config = Config {
+        Server::with_config(
+            rt,
+            Server::config(data_dir, database_url.clone()),
+            database_url,
+        )
+    }
+
+    /// Another server on the same database (a replica): for SQLite, the
+    /// same file.
+    pub fn replica(&self) -> Server {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        Server::with_config(rt, self.config.clone(), None)
+    }
+
+    fn config(data_dir: PathBuf, database_url: Option<String>) -> Config {
+        Config {
             catalogues: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../catalogues"),
             data_dir: data_dir.clone(),
             database_url: database_url.clone(),
             limits: qingdan::runtime::Limits::default(),
             compiler: super::worker(),
             proof_threads: Some(2),
-        };
+        }
+    }
+
+    fn with_config(
+        rt: tokio::runtime::Runtime,
+        config: Config,
+        postgres: Option<String>,
+    ) -> Server {
+        let data_dir = config.data_dir.clone();
         let (app, base) = rt.block_on(async {
+            let config = config.clone();
             let app = App::start(config).await.unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let base = format!("http://{}", listener.local_addr().unwrap());
@@ -109,7 +138,8 @@ impl Server {
             base,
             app,
             data_dir,
-            postgres: database_url,
+            config,
+            postgres,
             agent,
             _rt: rt,
         }
@@ -945,4 +975,198 @@ fn the_readme_path_through_the_command_line() {
     assert!(killed.success());
     let status = server.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn replicas_on_one_database_follow_each_other_within_a_second() {
+    for db in databases("replicas_on_one_database_follow_each_other_within_a_second") {
+        let a = Server::start(db);
+        let b = a.replica();
+        let county = a.token(Role::County, "330282", "慈溪");
+        let reviewer = a.token(Role::Reviewer, "330200", "审核");
+        let ask = json!({"person": person()});
+        let v = a.upload("330282", &county, &std::fs::read(plugins::CIXI).unwrap());
+        assert_eq!(v["status"], "pending-review", "{v}");
+        // The replica sees the upload's verdict (read from the database).
+        assert_eq!(
+            b.get("/v1/counties/330282/plugins/1", Some(&reviewer)).1["status"],
+            "pending-review"
+        );
+        let in_force_on = |s: &Server, version: Option<i64>, what: &str| {
+            let started = Instant::now();
+            loop {
+                let (status, answer) =
+                    s.post_json("/v1/counties/330282/evaluate", Some(&reviewer), &ask);
+                assert_eq!(status, 200, "{answer}");
+                if answer["plugin_version"].as_i64() == version
+                    && (version.is_some() || answer["incident"]["kind"] == "suspended")
+                {
+                    return started.elapsed();
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(1),
+                    "{what}: not in force on the replica within 1 s: {answer}"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        let (status, e) = a.post_json(
+            "/v1/counties/330282/plugins/1/approve",
+            Some(&reviewer),
+            &json!({"comment": "ok", "effective_from": today()}),
+        );
+        assert_eq!(status, 200, "{e}");
+        let took = in_force_on(&b, Some(1), "an approval through A");
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: {db:?}: approval in force on the replica after {took:?}"
+        );
+        // A second version approved through B is in force on A.
+        let v2 = b.upload("330282", &county, &cixi_variant("replica"));
+        assert_eq!(v2["status"], "pending-review", "{v2}");
+        let (status, e) = b.post_json(
+            "/v1/counties/330282/plugins/2/approve",
+            Some(&reviewer),
+            &json!({"comment": "ok", "effective_from": today()}),
+        );
+        assert_eq!(status, 200, "{e}");
+        in_force_on(&a, Some(2), "an approval through B");
+        // A rollback through A is in force on B; a suspension through B on A.
+        let (status, e) = a.post_json(
+            "/v1/counties/330282/rollback",
+            Some(&reviewer),
+            &json!({"comment": "回退"}),
+        );
+        assert_eq!(status, 200, "{e}");
+        in_force_on(&b, Some(1), "a rollback through A");
+        let (status, e) = b.post_json(
+            "/v1/counties/330282/plugins/1/suspend",
+            Some(&reviewer),
+            &json!({"comment": "暂停"}),
+        );
+        assert_eq!(status, 200, "{e}");
+        let started = Instant::now();
+        loop {
+            let (_, answer) = a.post_json("/v1/counties/330282/evaluate", Some(&reviewer), &ask);
+            if answer["incident"]["kind"] == "suspended" {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "a suspension through B: {answer}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(b);
+    }
+}
+
+#[test]
+fn under_load_an_activation_and_a_rollback_fail_no_request() {
+    use std::sync::atomic::AtomicBool;
+    let s = Server::start(Db::Sqlite);
+    let county = s.token(Role::County, "330282", "慈溪");
+    let reviewer = s.token(Role::Reviewer, "330200", "审核");
+    let cixi = std::fs::read(plugins::CIXI).unwrap();
+    let approve = json!({"comment": "ok", "effective_from": today()});
+    assert_eq!(
+        s.upload("330282", &county, &cixi)["status"],
+        "pending-review"
+    );
+    assert_eq!(
+        s.post_json(
+            "/v1/counties/330282/plugins/1/approve",
+            Some(&reviewer),
+            &approve
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        s.upload("330282", &county, &cixi_variant("load"))["status"],
+        "pending-review"
+    );
+    let (_, expected) = s.post_json(
+        "/v1/counties/330282/evaluate",
+        Some(&reviewer),
+        &json!({"person": person()}),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let base = s.base.clone();
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            let base = base.clone();
+            let token = reviewer.clone();
+            let lines = expected["lines"].clone();
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                let body = json!({"person": person()}).to_string();
+                let mut versions = std::collections::BTreeMap::new();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let mut r = agent
+                        .post(format!("{base}/v1/counties/330282/evaluate"))
+                        .header("Authorization", format!("Bearer {token}"))
+                        .content_type("application/json")
+                        .send(body.as_bytes())
+                        .expect("a request failed");
+                    assert_eq!(r.status().as_u16(), 200);
+                    let v: Value =
+                        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+                    assert!(v["incident"].is_null(), "{v}");
+                    assert_eq!(v["lines"], lines, "same rules in both versions");
+                    *versions
+                        .entry(v["plugin_version"].as_i64().unwrap())
+                        .or_insert(0u64) += 1;
+                    n += 1;
+                }
+                (n, versions)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        s.post_json(
+            "/v1/counties/330282/plugins/2/approve",
+            Some(&reviewer),
+            &approve
+        )
+        .0,
+        200
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        s.post_json(
+            "/v1/counties/330282/rollback",
+            Some(&reviewer),
+            &json!({"comment": "回退"})
+        )
+        .0,
+        200
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    let mut seen = std::collections::BTreeMap::new();
+    for c in clients {
+        let (n, versions) = c.join().expect("a client failed");
+        total += n;
+        for (k, v) in versions {
+            *seen.entry(k).or_insert(0) += v;
+        }
+    }
+    let keys: Vec<i64> = seen.keys().copied().collect();
+    assert_eq!(
+        keys,
+        [1, 2],
+        "answers from the old and the new version only: {seen:?}"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "note: {total} evaluations during an activation and a rollback, none failed: {seen:?}"
+    );
 }
