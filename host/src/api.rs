@@ -1003,21 +1003,6 @@ fn normalized(person: Person) -> Result<Person, ApiError> {
         .map_err(|e| field_error("person.age", &e.to_string()))
 }
 
-fn count(app: &App, county: &str, answer: &Answer, started: Instant) {
-    let version = answer
-        .version
-        .map_or_else(|| crate::metrics::NO_VERSION.to_string(), |v| v.to_string());
-    app.metrics.evaluation(
-        county,
-        &version,
-        started.elapsed(),
-        answer.evaluation.clamps.len(),
-    );
-    if let Some(incident) = &answer.incident {
-        app.metrics.fallback(county, &version, &incident.kind);
-    }
-}
-
 /// What an elder is entitled to in a county on a date, served from the
 /// answer table in force under the guard.
 #[utoipa::path(post, path = "/v1/counties/{code}/evaluate", tag = "evaluation",
@@ -1029,7 +1014,7 @@ async fn evaluate(
     Path(code): Path<String>,
     caller: Caller,
     JsonBody(body): JsonBody<EvaluateRequest>,
-) -> Result<Json<EvaluateResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let started = Instant::now();
     county_of(&app, &code)?;
     caller.require(
@@ -1040,7 +1025,10 @@ async fn evaluate(
     )?;
     let person = normalized(body.person)?;
     let as_of = body.as_of.unwrap_or_else(crate::server::today);
-    let answer = app.evaluate(&code, &person, as_of).map_err(|e| {
+    // One snapshot decides what serves; the answer is a function of that
+    // decision and the person, so its body is kept and served again.
+    let snapshot = app.snapshot();
+    let decision = app.decide(&snapshot, &code, as_of).map_err(|e| {
         ApiError::new(
             StatusCode::CONFLICT,
             "no_baseline",
@@ -1048,8 +1036,43 @@ async fn evaluate(
             Some("as_of"),
         )
     })?;
-    count(&app, &code, &answer, started);
-    Ok(Json(response(&code, answer)))
+    let key = decision.key(&code, &person, as_of);
+    let cached = match app.cached_answer(&key) {
+        Some(cached) => {
+            if let Some(incident) = &cached.incident
+                && incident.kind != "no-plugin"
+            {
+                app.record_incident(&code, cached.version, incident);
+            }
+            cached
+        }
+        None => {
+            let answer = app.answer(&decision, &code, &person, as_of);
+            let kept = crate::server::CachedAnswer {
+                version: answer.version,
+                clamps: answer.evaluation.clamps.len(),
+                incident: answer.incident.clone(),
+                body: serde_json::to_vec(&response(&code, answer))
+                    .map_err(|e| ApiError::internal(&e))?
+                    .into(),
+            };
+            app.keep_answer(key, kept.clone());
+            Arc::new(kept)
+        }
+    };
+    let version = cached
+        .version
+        .map_or_else(|| crate::metrics::NO_VERSION.to_string(), |v| v.to_string());
+    app.metrics
+        .evaluation(&code, &version, started.elapsed(), cached.clamps);
+    if let Some(incident) = &cached.incident {
+        app.metrics.fallback(&code, &version, &incident.kind);
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        cached.body.clone(),
+    )
+        .into_response())
 }
 
 /// The answer an earlier evaluation gave, recomputed from its pins: the
@@ -1240,7 +1263,14 @@ async fn population_body(
     caller: Result<Caller, ApiError>,
     headers: &HeaderMap,
     request: Request,
+    query_ok: bool,
 ) -> Result<axum::body::Bytes, ApiError> {
+    if !query_ok {
+        // The query's error is the answer (after authentication's); read
+        // the body away first.
+        errors::drain(request.into_body()).await;
+        return caller.map(|_| axum::body::Bytes::new());
+    }
     let checked = caller.and_then(|caller| {
         county_of(app, code)?;
         caller.require(
@@ -1276,8 +1306,9 @@ async fn impact(
     headers: HeaderMap,
     request: Request,
 ) -> Result<Json<crate::population::Impact>, ApiError> {
-    let (as_of, _) = population_query(raw.as_deref())?;
-    let bytes = population_body(&app, &code, caller, &headers, request).await?;
+    let query = population_query(raw.as_deref());
+    let bytes = population_body(&app, &code, caller, &headers, request, query.is_ok()).await?;
+    let (as_of, _) = query?;
     let app2 = Arc::clone(&app);
     tokio::task::spawn_blocking(move || {
         app2.with_population(&code, as_of, |ctx| {
@@ -1306,8 +1337,9 @@ async fn name_list(
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (as_of, items) = population_query(raw.as_deref())?;
-    let bytes = population_body(&app, &code, caller, &headers, request).await?;
+    let query = population_query(raw.as_deref());
+    let bytes = population_body(&app, &code, caller, &headers, request, query.is_ok()).await?;
+    let (as_of, items) = query?;
     let app2 = Arc::clone(&app);
     let csv = tokio::task::spawn_blocking(move || {
         app2.with_population(&code, as_of, |ctx| {

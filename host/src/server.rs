@@ -157,6 +157,60 @@ pub struct Incident {
     pub message: String,
 }
 
+/// Bytes of served answer bodies kept in memory (64 MiB).
+pub const ANSWER_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// What serves one county on one date, read from one snapshot.
+#[derive(Clone, Copy, Debug)]
+pub struct Decision<'a> {
+    /// The baseline edition in force.
+    pub baseline: &'a Catalogue,
+    /// The version in force, if any.
+    pub servable: Option<&'a Servable>,
+}
+
+impl Decision<'_> {
+    /// The key of an answer: everything it is a function of — county,
+    /// date, person, baseline edition, version, its state and its table.
+    pub fn key(&self, county: &str, person: &Person, as_of: Date) -> String {
+        let part = match self.servable {
+            None => "none".to_string(),
+            Some(s) => format!(
+                "{}:{}:{}",
+                s.version,
+                s.stored.key(),
+                s.served
+                    .get(&self.baseline.digest)
+                    .map_or("-", |t| t.table().digest())
+            ),
+        };
+        format!(
+            "{county}|{as_of}|{}|{}|{part}",
+            person.index(),
+            self.baseline.digest
+        )
+    }
+}
+
+/// A served answer, kept: the response body and what the counters need.
+#[derive(Clone, Debug)]
+pub struct CachedAnswer {
+    /// The JSON body.
+    pub body: axum::body::Bytes,
+    /// The version that answered.
+    pub version: Option<i64>,
+    /// Lines the guard refused.
+    pub clamps: usize,
+    /// The fallback, if any.
+    pub incident: Option<Incident>,
+}
+
+#[derive(Debug, Default)]
+struct AnswerCache {
+    map: HashMap<String, Arc<CachedAnswer>>,
+    bytes: usize,
+}
+
 /// An evaluation with the version that served it and any incident.
 #[derive(Clone, Debug)]
 pub struct Answer {
@@ -186,6 +240,7 @@ pub struct App {
     proofs: tokio::sync::Semaphore,
     incidents: tokio::sync::mpsc::Sender<(String, Option<i64>, Incident)>,
     progress: Mutex<HashMap<(String, i64), String>>,
+    answers: Mutex<AnswerCache>,
 }
 
 impl std::fmt::Debug for App {
@@ -235,6 +290,7 @@ impl App {
             proofs: tokio::sync::Semaphore::new(1),
             incidents,
             progress: Mutex::new(HashMap::new()),
+            answers: Mutex::new(AnswerCache::default()),
         });
         app.refresh_all().await?;
         // Incidents are stored off the request path; a burst beyond the
@@ -426,19 +482,42 @@ impl App {
         person: &Person,
         as_of: Date,
     ) -> Result<Answer, crate::register::BaselineError> {
+        let snapshot = self.snapshot();
+        let decision = self.decide(&snapshot, county, as_of)?;
+        Ok(self.answer(&decision, county, person, as_of))
+    }
+
+    /// What serves a county on a date in a snapshot: its baseline edition
+    /// and the version in force.
+    pub fn decide<'a>(
+        &'a self,
+        snapshot: &'a Snapshot,
+        county: &str,
+        as_of: Date,
+    ) -> Result<Decision<'a>, crate::register::BaselineError> {
         let baseline =
             self.catalogues
                 .register
                 .baseline_for(&self.catalogues.library, county, as_of)?;
-        let snapshot = self.snapshot();
-        let serving = snapshot.counties.get(county);
         let date = as_of.to_string();
-        let in_force = serving.and_then(|s| {
+        let servable = snapshot.counties.get(county).and_then(|s| {
             crate::store::in_force(&s.activations, &date).and_then(|a| s.versions.get(&a.version))
         });
-        let Some(servable) = in_force else {
+        Ok(Decision { baseline, servable })
+    }
+
+    /// The answer under a decision (see [`App::decide`]).
+    pub fn answer(
+        &self,
+        decision: &Decision<'_>,
+        county: &str,
+        person: &Person,
+        as_of: Date,
+    ) -> Answer {
+        let baseline = decision.baseline;
+        let Some(servable) = decision.servable else {
             let evaluation = evaluate::evaluate(baseline, County::None, person, as_of);
-            return Ok(Answer {
+            return Answer {
                 evaluation,
                 version: None,
                 incident: Some(Incident {
@@ -447,7 +526,7 @@ impl App {
                         "no plugin version of {county} is in force on {as_of}: the baseline alone applies"
                     ),
                 }),
-            });
+            };
         };
         let plugin = PluginRef {
             digest: servable.digest.clone(),
@@ -465,11 +544,11 @@ impl App {
             }
         } else if let Some(served) = servable.served.get(&baseline.digest) {
             let evaluation = evaluate::evaluate(baseline, County::Table(served), person, as_of);
-            return Ok(Answer {
+            return Answer {
                 evaluation,
                 version: Some(servable.version),
                 incident: None,
-            });
+            };
         } else {
             Fault {
                 kind: "no-table".into(),
@@ -491,11 +570,33 @@ impl App {
             as_of,
         );
         self.record_incident(county, Some(servable.version), &incident);
-        Ok(Answer {
+        Answer {
             evaluation,
             version: Some(servable.version),
             incident: Some(incident),
-        })
+        }
+    }
+
+    /// A served answer body from the answer cache.
+    pub fn cached_answer(&self, key: &str) -> Option<Arc<CachedAnswer>> {
+        self.answers
+            .lock()
+            .ok()
+            .and_then(|c| c.map.get(key).cloned())
+    }
+
+    /// Keeps a served answer body; the cache is emptied when it would
+    /// exceed [`ANSWER_CACHE_BYTES`].
+    pub fn keep_answer(&self, key: String, answer: CachedAnswer) {
+        if let Ok(mut c) = self.answers.lock() {
+            let size = key.len() + answer.body.len() + 64;
+            if c.bytes + size > ANSWER_CACHE_BYTES {
+                c.map.clear();
+                c.bytes = 0;
+            }
+            c.bytes += size;
+            c.map.insert(key, Arc::new(answer));
+        }
     }
 
     /// Runs `f` with the population context of a county on a date: its
