@@ -137,7 +137,9 @@ async fn observe(State(app): State<AppState>, request: Request, next: Next) -> R
     let response = next.run(request).await;
     let status = response.status().as_u16();
     app.metrics.request(&route, status);
-    tracing::info!(%method, route, status, micros = started.elapsed().as_micros() as u64, "request");
+    // Per request at debug level (`QINGDAN_LOG=debug`); changes of state
+    // are logged at info where they happen.
+    tracing::debug!(%method, route, status, micros = started.elapsed().as_micros() as u64, "request");
     response
 }
 
@@ -1205,8 +1207,9 @@ async fn replay(
 
 // ----- population runs -----
 
-/// Largest population file accepted over HTTP (about 16 million rows).
-pub const MAX_POPULATION_BYTES: usize = 1024 * 1024 * 1024;
+/// Largest population file accepted over HTTP (about 4 million rows; the
+/// command line reads files of any size).
+pub const MAX_POPULATION_BYTES: usize = 256 * 1024 * 1024;
 
 /// Options of a population run.
 #[derive(Debug, Default, utoipa::IntoParams)]
@@ -1307,6 +1310,13 @@ async fn impact(
     request: Request,
 ) -> Result<Json<crate::population::Impact>, ApiError> {
     let query = population_query(raw.as_deref());
+    // At most POPULATION_RUNS bodies are held in memory; others wait
+    // before reading theirs.
+    let _permit = app
+        .populations
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     let bytes = population_body(&app, &code, caller, &headers, request, query.is_ok()).await?;
     let (as_of, _) = query?;
     let app2 = Arc::clone(&app);
@@ -1338,6 +1348,13 @@ async fn name_list(
     request: Request,
 ) -> Result<Response, ApiError> {
     let query = population_query(raw.as_deref());
+    // At most POPULATION_RUNS bodies are held in memory; others wait
+    // before reading theirs.
+    let _permit = app
+        .populations
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     let bytes = population_body(&app, &code, caller, &headers, request, query.is_ok()).await?;
     let (as_of, items) = query?;
     let app2 = Arc::clone(&app);

@@ -157,6 +157,10 @@ pub struct Incident {
     pub message: String,
 }
 
+/// Population runs served at once over HTTP: each holds its file in
+/// memory (up to [`crate::api::MAX_POPULATION_BYTES`]).
+pub const POPULATION_RUNS: usize = 2;
+
 /// Bytes of served answer bodies kept in memory (64 MiB).
 pub const ANSWER_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -238,6 +242,8 @@ pub struct App {
     tables: Mutex<HashMap<String, Arc<AnswerTable>>>,
     tokens: Mutex<HashMap<String, (crate::store::Token, Instant)>>,
     proofs: tokio::sync::Semaphore,
+    /// Population runs at once over HTTP ([`POPULATION_RUNS`]).
+    pub populations: tokio::sync::Semaphore,
     incidents: tokio::sync::mpsc::Sender<(String, Option<i64>, Incident)>,
     progress: Mutex<HashMap<(String, i64), String>>,
     answers: Mutex<AnswerCache>,
@@ -288,6 +294,7 @@ impl App {
             tables: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             proofs: tokio::sync::Semaphore::new(1),
+            populations: tokio::sync::Semaphore::new(POPULATION_RUNS),
             incidents,
             progress: Mutex::new(HashMap::new()),
             answers: Mutex::new(AnswerCache::default()),
