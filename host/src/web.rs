@@ -263,3 +263,28 @@ async fn server_timing(request: Request, next: Next) -> Response {
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Inert;
+    use askama::filters::Escaper;
+
+    fn inert(s: &str) -> String {
+        let mut out = String::new();
+        let _ = Inert.write_escaped_str(&mut out, s);
+        out
+    }
+
+    #[test]
+    fn markup_and_control_characters_become_text() {
+        assert_eq!(
+            inert("<script>alert('x')</script>&\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
+        );
+        assert_eq!(
+            inert("补贴\u{1b}[2J\u{202e}PASS"),
+            "补贴\\u{1b}[2J\\u{202e}PASS"
+        );
+        assert_eq!(inert("两行\n文字"), "两行\n文字");
+    }
+}
