@@ -87,6 +87,7 @@ pub fn parts(app: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
                 async move { Json(document) }
             }),
         )
+        .merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -191,7 +192,13 @@ fn forbidden(message: String) -> ApiError {
 
 impl Caller {
     /// Requires one of `roles` and a scope covering `county`.
-    fn require(&self, app: &App, roles: &[Role], county: &str, what: &str) -> Result<(), ApiError> {
+    pub(crate) fn require(
+        &self,
+        app: &App,
+        roles: &[Role],
+        county: &str,
+        what: &str,
+    ) -> Result<(), ApiError> {
         let t = &self.0;
         if !roles.contains(&t.role) {
             return Err(forbidden(format!("a {} token cannot {what}", t.role.key())));
@@ -214,7 +221,7 @@ impl Caller {
 
 // ----- path parameters -----
 
-fn county_of(app: &App, code: &str) -> Result<(), ApiError> {
+pub(crate) fn county_of(app: &App, code: &str) -> Result<(), ApiError> {
     use crate::register::BaselineError;
     match app.catalogues.register.county(code) {
         Ok(_) => Ok(()),
@@ -585,7 +592,11 @@ async fn upload(
     Ok((status, Json(view)))
 }
 
-async fn load_version(app: &App, code: &str, version: &str) -> Result<Version, ApiError> {
+pub(crate) async fn load_version(
+    app: &App,
+    code: &str,
+    version: &str,
+) -> Result<Version, ApiError> {
     let number = version_number(version)?;
     app.store
         .version(code, number)
@@ -643,7 +654,7 @@ pub struct CommentRequest {
     pub comment: String,
 }
 
-fn check_comment(comment: &str) -> Result<(), ApiError> {
+pub(crate) fn check_comment(comment: &str) -> Result<(), ApiError> {
     if comment.trim().is_empty() {
         return Err(field_error(
             "comment",
@@ -665,7 +676,7 @@ fn check_comment(comment: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn step_error(e: crate::store::StepError) -> ApiError {
+pub(crate) fn step_error(e: crate::store::StepError) -> ApiError {
     use crate::store::StepError;
     match e {
         StepError::NoVersion { .. } => ApiError::new(
@@ -687,7 +698,7 @@ fn step_error(e: crate::store::StepError) -> ApiError {
     }
 }
 
-fn not_uploader(caller: &Token, v: &Version) -> Result<(), ApiError> {
+pub(crate) fn not_uploader(caller: &Token, v: &Version) -> Result<(), ApiError> {
     if caller.id == v.uploader_token || caller.name == v.uploader {
         return Err(forbidden(format!(
             "{} uploaded version {}; the uploader cannot review it",
@@ -697,7 +708,12 @@ fn not_uploader(caller: &Token, v: &Version) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn reviewer_of(app: &App, caller: &Caller, code: &str, what: &str) -> Result<(), ApiError> {
+pub(crate) fn reviewer_of(
+    app: &App,
+    caller: &Caller,
+    code: &str,
+    what: &str,
+) -> Result<(), ApiError> {
     caller.require(app, &[Role::Reviewer], code, what)?;
     if caller.0.scope == code {
         return Err(forbidden(
@@ -719,36 +735,57 @@ async fn approve(
     caller: Caller,
     JsonBody(body): JsonBody<ApproveRequest>,
 ) -> Result<Json<VersionView>, ApiError> {
-    county_of(&app, &code)?;
-    reviewer_of(&app, &caller, &code, "approve plugins")?;
-    let v = load_version(&app, &code, &version).await?;
+    let approved = approve_version(
+        &app,
+        &caller,
+        &code,
+        &version,
+        &body.comment,
+        body.effective_from,
+    )
+    .await?;
+    Ok(Json(view(&app, approved, false).await?))
+}
+
+/// Approves a version for the API and the review page alike: the reviewer
+/// rules, the comment and the date checked, the serving state refreshed.
+pub(crate) async fn approve_version(
+    app: &App,
+    caller: &Caller,
+    code: &str,
+    version: &str,
+    comment: &str,
+    effective_from: Date,
+) -> Result<Version, ApiError> {
+    county_of(app, code)?;
+    reviewer_of(app, caller, code, "approve plugins")?;
+    let v = load_version(app, code, version).await?;
     not_uploader(&caller.0, &v)?;
-    check_comment(&body.comment)?;
+    check_comment(comment)?;
     let today = crate::server::today();
-    if body.effective_from < today {
+    if effective_from < today {
         return Err(field_error(
             "effective_from",
             &format!(
-                "{} is in the past (today is {today}): a version takes force today or later",
-                body.effective_from
+                "{effective_from} is in the past (today is {today}): a version takes force today or later"
             ),
         ));
     }
     let approved = app
         .store
         .approve(
-            &code,
+            code,
             v.version,
             &caller.0,
-            body.comment.trim(),
-            &body.effective_from.to_string(),
+            comment.trim(),
+            &effective_from.to_string(),
         )
         .await
         .map_err(step_error)?;
-    app.refresh_county(&code)
+    app.refresh_county(code)
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(view(&app, approved, false).await?))
+    Ok(approved)
 }
 
 /// Rejects a version pending review.
@@ -762,17 +799,27 @@ async fn reject(
     caller: Caller,
     JsonBody(body): JsonBody<CommentRequest>,
 ) -> Result<Json<VersionView>, ApiError> {
-    county_of(&app, &code)?;
-    reviewer_of(&app, &caller, &code, "reject plugins")?;
-    let v = load_version(&app, &code, &version).await?;
-    not_uploader(&caller.0, &v)?;
-    check_comment(&body.comment)?;
-    let rejected = app
-        .store
-        .reject(&code, v.version, &caller.0, body.comment.trim())
-        .await
-        .map_err(step_error)?;
+    let rejected = reject_version(&app, &caller, &code, &version, &body.comment).await?;
     Ok(Json(view(&app, rejected, false).await?))
+}
+
+/// Rejects a version for the API and the review page alike.
+pub(crate) async fn reject_version(
+    app: &App,
+    caller: &Caller,
+    code: &str,
+    version: &str,
+    comment: &str,
+) -> Result<Version, ApiError> {
+    county_of(app, code)?;
+    reviewer_of(app, caller, code, "reject plugins")?;
+    let v = load_version(app, code, version).await?;
+    not_uploader(&caller.0, &v)?;
+    check_comment(comment)?;
+    app.store
+        .reject(code, v.version, &caller.0, comment.trim())
+        .await
+        .map_err(step_error)
 }
 
 /// Suspends a version: while it would be in force, the baseline is served
@@ -949,7 +996,7 @@ pub struct EvaluateResponse {
     pub pins: Pins,
 }
 
-fn response(county: &str, answer: Answer) -> EvaluateResponse {
+pub(crate) fn response(county: &str, answer: Answer) -> EvaluateResponse {
     let e = answer.evaluation;
     let county_name = e.plugin.as_ref().map(|p| p.county_name.clone());
     let lines = e
@@ -999,10 +1046,25 @@ fn response(county: &str, answer: Answer) -> EvaluateResponse {
     }
 }
 
-fn normalized(person: Person) -> Result<Person, ApiError> {
+pub(crate) fn normalized(person: Person) -> Result<Person, ApiError> {
     person
         .normalized()
         .map_err(|e| field_error("person.age", &e.to_string()))
+}
+
+pub(crate) fn count(app: &App, county: &str, answer: &Answer, started: Instant) {
+    let version = answer
+        .version
+        .map_or_else(|| crate::metrics::NO_VERSION.to_string(), |v| v.to_string());
+    app.metrics.evaluation(
+        county,
+        &version,
+        started.elapsed(),
+        answer.evaluation.clamps.len(),
+    );
+    if let Some(incident) = &answer.incident {
+        app.metrics.fallback(county, &version, &incident.kind);
+    }
 }
 
 /// What an elder is entitled to in a county on a date, served from the

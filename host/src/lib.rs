@@ -36,6 +36,8 @@
 //!   upload pipeline (validate, compile, prove), evaluation with fallback.
 //! - [`api`]: the HTTP API (axum), its authentication, JSON errors and
 //!   OpenAPI document.
+//! - [`web`]: the web pages (server-rendered, Chinese first): counties
+//!   overview, review record, entitlement finder, upload, public list.
 //! - [`metrics`]: run-time counters in the Prometheus text format.
 //! - [`cli`]: the `qingdan` command line (`catalogue check`, `eval`, `check`,
 //!   `new`, `serve`, `token`, `audit`, `upload`, `status`).
@@ -54,3 +56,4 @@ pub mod store;
 pub mod table;
 pub mod text;
 pub mod verify;
+pub mod web;

@@ -39,6 +39,17 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, u16), u64>>,
 }
 
+/// One county's counters since the process started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CountyTotals {
+    /// Evaluations served.
+    pub evaluations: u64,
+    /// County lines the guard refused.
+    pub clamps: u64,
+    /// Evaluations that fell back to the baseline.
+    pub fallbacks: u64,
+}
+
 /// Counters for a county with no plugin version in force.
 pub const NO_VERSION: &str = "none";
 
@@ -98,6 +109,28 @@ impl Metrics {
                     .map(|e| e.count)
             })
             .unwrap_or(0)
+    }
+
+    /// A county's counters summed over its versions: evaluations, clamped
+    /// lines and fallbacks to the baseline (for the counties overview).
+    pub fn county_totals(&self, county: &str) -> CountyTotals {
+        let mut totals = CountyTotals::default();
+        if let Ok(map) = self.evaluations.lock() {
+            for ((c, _), e) in map.iter() {
+                if c == county {
+                    totals.evaluations += e.count;
+                    totals.clamps += e.clamps;
+                }
+            }
+        }
+        if let Ok(map) = self.fallbacks.lock() {
+            for ((c, _, _), n) in map.iter() {
+                if c == county {
+                    totals.fallbacks += n;
+                }
+            }
+        }
+        totals
     }
 
     /// The Prometheus text exposition of every counter.

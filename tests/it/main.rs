@@ -13,6 +13,7 @@ mod proof;
 mod runtime;
 mod sandbox;
 mod server;
+mod web;
 
 /// The compile worker the integration tests use: the `qingdan` binary built
 /// for them, as in production.

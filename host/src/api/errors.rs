@@ -65,6 +65,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The message (escaped).
+    pub fn message(&self) -> &str {
+        &self.body.error.message
+    }
 }
 
 impl IntoResponse for ApiError {
