@@ -65,7 +65,6 @@ use wasmtime::{
 };
 
 use crate::model::{Category, ItemCode, Line, Person};
-use wit::latest as bindings;
 
 /// How often the epoch advances: 10 ms. Deadlines are counted in ticks, so a
 /// deadline is honoured to within one tick; a shorter tick costs a thread
@@ -480,7 +479,7 @@ impl Runtime {
         let code_bytes = image.end.addr().saturating_sub(image.start.addr());
 
         let imports_wasi = validate::imports(engine, &component)?;
-        let exports = validate::exports(engine, &component)?;
+        let (version, exports) = validate::exports(engine, &component)?;
         let linker = if imports_wasi {
             &self.wasi
         } else {
@@ -489,8 +488,8 @@ impl Runtime {
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| link_error(&component, engine, e))?;
-        let pre = bindings::CountyListPre::new(pre).map_err(|e| LoadError::WrongWorld {
-            expected: bindings::COUNTY_EXPORT.to_string(),
+        let pre = wit::Pre::new(version, pre).map_err(|e| LoadError::WrongWorld {
+            expected: version.export().to_string(),
             problem: format!("{e:#}"),
             exports: Vec::new(),
         })?;
@@ -652,7 +651,7 @@ fn placeholder_description() -> Description {
 
 struct PluginInner {
     core: Arc<Core>,
-    pre: bindings::CountyListPre<StoreData>,
+    pre: wit::Pre<StoreData>,
     digest: String,
     imports_wasi: bool,
     description: Description,
@@ -762,6 +761,13 @@ impl Plugin {
         &self.inner.description
     }
 
+    /// The contract version the component was built for, as `0.1.0`
+    /// (components built for a compatible patch version, `0.1.x`, are
+    /// served as that version).
+    pub fn contract_version(&self) -> &'static str {
+        self.inner.pre.version().name()
+    }
+
     /// Whether the component imports WASI (and so runs with the sandboxed WASI).
     pub fn imports_wasi(&self) -> bool {
         self.inner.imports_wasi
@@ -832,10 +838,8 @@ impl Plugin {
                 };
             }
         };
-        let who = bindings::person(person);
-        let lines: Vec<_> = baseline.iter().map(bindings::line_to_wit).collect();
         let (result, fuel) =
-            instance.call(1, |county, store| county.call_evaluate(store, who, &lines));
+            instance.call(1, |county, store| county.evaluate(store, person, baseline));
         let limits = &self.inner.core.limits;
         let result = result.and_then(|answer| match answer {
             Ok(lines) => self.check_answer("lines", &lines),
@@ -861,11 +865,7 @@ impl Plugin {
         })
     }
 
-    fn check_answer(
-        &self,
-        field: &str,
-        lines: &[bindings::wit::Line],
-    ) -> Result<Vec<Line>, CallError> {
+    fn check_answer(&self, field: &str, lines: &[Line]) -> Result<Vec<Line>, CallError> {
         match &self.inner.codes {
             Some(codes) => validate::answer(field, lines, codes, &self.inner.core.limits),
             None => Err(CallError::malformed(field, "the plugin is not loaded yet")),
@@ -876,12 +876,12 @@ impl Plugin {
         let mut instance = self.instantiate_checked().map_err(|e| match e {
             Instantiation::Call(e) => LoadError::Instantiate(e),
             Instantiation::Types(problem) => LoadError::WrongWorld {
-                expected: bindings::COUNTY_EXPORT.to_string(),
+                expected: self.inner.pre.version().export().to_string(),
                 problem,
                 exports: Vec::new(),
             },
         })?;
-        let (result, _fuel) = instance.call(1, |county, store| county.call_describe(store));
+        let (result, _fuel) = instance.call(1, |county, store| county.describe(store));
         let raw = result.map_err(LoadError::DescribeFailed)?;
         let description = validate::description(raw, &self.inner.core.limits)?;
         Ok((description, instance.log()))
@@ -925,7 +925,10 @@ impl Plugin {
                 ));
             }
         };
-        let bindings = bindings::CountyList::new(&mut store, &instance)
+        let bindings = self
+            .inner
+            .pre
+            .bind(&mut store, &instance)
             .map_err(|e| Instantiation::Types(format!("{e:#}")))?;
         Ok(Instance {
             store,
@@ -1006,7 +1009,7 @@ fn trap_kind(trap: Trap) -> String {
 /// is given back after the store (and its pooling slot) is gone.
 struct Instance {
     store: Store<StoreData>,
-    bindings: bindings::CountyList,
+    bindings: wit::Bindings,
     limits: Limits,
     _slot: Slot,
 }
@@ -1019,12 +1022,12 @@ impl Instance {
     fn call<R>(
         &mut self,
         persons: usize,
-        f: impl FnOnce(&bindings::Guest, &mut Store<StoreData>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&wit::Bindings, &mut Store<StoreData>) -> wasmtime::Result<R>,
     ) -> (Result<R, CallError>, u64) {
         let fuel = self.limits.fuel_for(persons);
         arm(&mut self.store, fuel, self.limits.deadline_for(persons));
         let started = Instant::now();
-        let result = f(self.bindings.qingdan_county_county(), &mut self.store);
+        let result = f(&self.bindings, &mut self.store);
         let limiter = &self.store.data().limiter;
         let used = fuel
             .saturating_sub(self.store.get_fuel().unwrap_or(0))
@@ -1073,18 +1076,8 @@ impl Session {
             return Err(CallError::Poisoned(e.to_string()));
         }
         self.calls += 1;
-        let work = bindings::wit::Batch {
-            baselines: baselines
-                .iter()
-                .map(|lines| lines.iter().map(bindings::line_to_wit).collect())
-                .collect(),
-            persons: persons
-                .iter()
-                .map(|(p, b)| (bindings::person(p), *b))
-                .collect(),
-        };
         let (result, fuel) = self.instance.call(persons.len(), |county, store| {
-            county.call_evaluate_batch(store, &work)
+            county.evaluate_batch(store, baselines, persons)
         });
         match result {
             Ok(raw) => self.check_batch(raw, persons.len(), fuel),
@@ -1097,7 +1090,7 @@ impl Session {
 
     fn check_batch(
         &self,
-        raw: bindings::wit::BatchAnswers,
+        raw: wit::RawAnswers,
         persons: usize,
         fuel: u64,
     ) -> Result<BatchAnswers, CallError> {

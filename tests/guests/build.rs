@@ -20,9 +20,22 @@ use std::process::{Command, Stdio};
 /// the core module into a component directly.
 const TARGET: &str = "wasm32-wasip2";
 
-/// One guest workspace: the module of `guests.rs` it goes to and its folder
-/// relative to the repository root.
-const WORKSPACES: &[(&str, &str)] = &[("plugins", "plugins"), ("fixtures", "tests/fixtures")];
+/// One guest build: the module of `guests.rs` it goes to, its workspace
+/// folder relative to the repository root, the features it is built with,
+/// and whether its components are in [`ALL`](../src/lib.rs) (a second build
+/// of the same crates is not: the names would repeat).
+const WORKSPACES: &[(&str, &str, &[&str], bool)] = &[
+    ("plugins", "plugins", &[], true),
+    ("fixtures", "tests/fixtures", &[], true),
+    // The same county plugins built for the frozen contract 0.1.0, to show
+    // that both versions give the same answer table.
+    (
+        "plugins_v0_1_0",
+        "plugins",
+        &["qingdan-sdk/wit-v0-1-0"],
+        false,
+    ),
+];
 
 /// Environment variables (besides `CARGO_*`, handled in `is_outer_config`)
 /// that configure the outer build and must not reach the nested one.
@@ -78,12 +91,19 @@ fn main() -> Result<()> {
     let mut all = Vec::new();
     let mut watched = BTreeSet::new();
     watched.insert(root.join("wit"));
-    for (module, dir) in WORKSPACES {
+    for (module, dir, features, listed) in WORKSPACES {
         let workspace = root.join(dir);
         for file in ["Cargo.toml", "Cargo.lock", ".cargo/config.toml"] {
             watched.insert(workspace.join(file));
         }
-        let built = build_workspace(&cargo, &workspace, &target_dir)?;
+        // Another feature set gets a target directory of its own, so that
+        // the builds do not overwrite each other's components.
+        let target_dir = if features.is_empty() {
+            target_dir.clone()
+        } else {
+            target_dir.with_file_name(format!("guests-{module}"))
+        };
+        let built = build_workspace(&cargo, &workspace, &target_dir, features)?;
         writeln!(code, "/// Components built from `{dir}/`.")?;
         writeln!(code, "pub mod {module} {{")?;
         for guest in &built {
@@ -94,7 +114,9 @@ fn main() -> Result<()> {
                 "    pub const {constant}: &str = {:?};",
                 guest.wasm.display().to_string()
             )?;
-            all.push((guest.name.clone(), format!("{module}::{constant}")));
+            if *listed {
+                all.push((guest.name.clone(), format!("{module}::{constant}")));
+            }
             watched.insert(guest.manifest.clone());
             watched.extend(dep_info_sources(&guest.wasm.with_extension("d"), &root)?);
         }
@@ -143,6 +165,7 @@ fn build_workspace(
     cargo: &std::ffi::OsStr,
     workspace: &Path,
     target_dir: &Path,
+    features: &[&str],
 ) -> Result<Vec<Guest>> {
     let mut command = Command::new(cargo);
     command
@@ -153,6 +176,7 @@ fn build_workspace(
         .arg(workspace.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(target_dir)
+        .args(features.iter().flat_map(|f| ["--features", f]))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for (name, _) in env::vars_os() {

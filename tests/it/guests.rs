@@ -16,13 +16,19 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
-/// The county interface every county component exports.
-const COUNTY_EXPORT: &str = "qingdan:county/county@0.1.0";
+/// The county interface the SDK's components export (contract 0.2.0).
+const COUNTY_EXPORT: &str = "qingdan:county/county@0.2.0";
 
 /// The interface of the contract's types. The world exports it beside
 /// `county` (whose functions use these types), so a county component needs
 /// nothing from the host: it imports nothing at all.
-const TYPES_EXPORT: &str = "qingdan:county/types@0.1.0";
+const TYPES_EXPORT: &str = "qingdan:county/types@0.2.0";
+
+/// The same for the frozen contract 0.1.0, which the fixtures written with
+/// wit-bindgen directly, and the plugins built with the SDK's `wit-v0-1-0`
+/// feature, export.
+const COUNTY_EXPORT_0_1_0: &str = "qingdan:county/county@0.1.0";
+const TYPES_EXPORT_0_1_0: &str = "qingdan:county/types@0.1.0";
 
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
@@ -138,6 +144,23 @@ fn reference_builds_import_nothing_and_export_the_county_interface() {
 }
 
 #[test]
+fn plugins_built_for_0_1_0_export_the_frozen_interface() {
+    let engine = engine();
+    for path in [
+        qingdan_guests::plugins_v0_1_0::CIXI,
+        qingdan_guests::plugins_v0_1_0::ZHENHAI,
+    ] {
+        let component = load(engine, path);
+        assert_eq!(imports(engine, &component), Vec::<String>::new(), "{path}");
+        assert_eq!(
+            exports(engine, &component),
+            [TYPES_EXPORT_0_1_0, COUNTY_EXPORT_0_1_0],
+            "{path}"
+        );
+    }
+}
+
+#[test]
 fn std_fixtures_import_only_wasi() {
     let engine = engine();
     for path in [
@@ -157,7 +180,7 @@ fn std_fixtures_import_only_wasi() {
         );
         assert_eq!(
             exports(engine, component),
-            [TYPES_EXPORT, COUNTY_EXPORT],
+            [TYPES_EXPORT_0_1_0, COUNTY_EXPORT_0_1_0],
             "{path}"
         );
     }
@@ -168,7 +191,10 @@ fn forbidden_import_and_wrong_world_are_well_formed_but_not_county_lists() {
     let engine = engine();
     let evil = guest(fixtures::FORBIDDEN_IMPORT);
     assert_eq!(imports(engine, evil), ["evil:net/fetch"]);
-    assert_eq!(exports(engine, evil), [TYPES_EXPORT, COUNTY_EXPORT]);
+    assert_eq!(
+        exports(engine, evil),
+        [TYPES_EXPORT_0_1_0, COUNTY_EXPORT_0_1_0]
+    );
     let wrong = guest(fixtures::WRONG_WORLD);
     assert_eq!(imports(engine, wrong), Vec::<String>::new());
     assert_eq!(exports(engine, wrong), ["greet"]);

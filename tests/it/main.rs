@@ -6,6 +6,7 @@
 
 mod catalogue;
 mod cli;
+mod contract;
 mod crash;
 mod guests;
 mod population;

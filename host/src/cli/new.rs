@@ -45,6 +45,7 @@ const CONFIG_TOML: &str = include_str!("new/config.toml.in");
 const GITIGNORE: &str = include_str!("new/gitignore.in");
 const LIB_RS: &str = include_str!("new/lib.rs.in");
 const README_MD: &str = include_str!("new/README.md.in");
+const RUST_TOOLCHAIN: &str = include_str!("new/rust-toolchain.toml.in");
 
 /// Arguments of `qingdan new`.
 #[derive(Debug, Clone, clap::Args)]
@@ -146,6 +147,7 @@ pub fn create(args: &NewArgs) -> Result<PathBuf> {
         (".gitignore", GITIGNORE),
         ("src/lib.rs", LIB_RS),
         ("README.md", README_MD),
+        ("rust-toolchain.toml", RUST_TOOLCHAIN),
     ];
     std::fs::create_dir_all(dir.join("src"))
         .and_then(|()| std::fs::create_dir_all(dir.join(".cargo")))

@@ -7,7 +7,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
-use super::wit::latest as wit;
+use super::wit::{Version, latest as wit};
 use super::{BaselineItem, CallError, Description, ExtraItem, Limits, LoadError, wasi};
 use crate::model::{HOST_CODES_FROM, ItemCode, Line};
 
@@ -68,9 +68,13 @@ pub(crate) fn imports(engine: &Engine, component: &Component) -> Result<bool, Lo
     }
 }
 
-/// Checks that the county interface is exported with its functions; returns
-/// a readable list of the component's exports.
-pub(crate) fn exports(engine: &Engine, component: &Component) -> Result<Vec<String>, LoadError> {
+/// Checks that the county interface of a version the host serves is
+/// exported with its functions; returns the version and a readable list of
+/// the component's exports.
+pub(crate) fn exports(
+    engine: &Engine,
+    component: &Component,
+) -> Result<(Version, Vec<String>), LoadError> {
     let ty = component.component_type();
     let mut found = Vec::new();
     let mut county = None;
@@ -79,31 +83,45 @@ pub(crate) fn exports(engine: &Engine, component: &Component) -> Result<Vec<Stri
             ComponentItem::ComponentInstance(instance) => {
                 let funcs: Vec<&str> = instance.exports(engine).map(|(n, _)| n).collect();
                 found.push(format!("{name} ({})", funcs.join(", ")));
-                if name == wit::COUNTY_EXPORT {
-                    county = Some(funcs.iter().map(|f| f.to_string()).collect::<Vec<_>>());
+                if let Some(version) = Version::of_export(name) {
+                    // Two versions of the interface at once: the newest wins.
+                    let funcs = funcs.iter().map(|f| f.to_string()).collect::<Vec<_>>();
+                    match &county {
+                        Some((v, _)) if *v == Version::V0_2 => {}
+                        _ => county = Some((version, funcs)),
+                    }
                 }
             }
             ComponentItem::ComponentFunc(_) => found.push(format!("function {name}")),
             _ => found.push(name.to_string()),
         }
     }
-    let wrong = |problem: String| LoadError::WrongWorld {
-        expected: wit::COUNTY_EXPORT.to_string(),
+    let expected = Version::ALL
+        .iter()
+        .map(|v| v.export())
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let wrong = |expected: String, problem: String| LoadError::WrongWorld {
+        expected,
         problem,
         exports: found.clone(),
     };
-    let Some(funcs) = county else {
-        return Err(wrong("it is not exported".into()));
+    let Some((version, funcs)) = county else {
+        return Err(wrong(expected, "it is not exported".into()));
     };
-    let missing: Vec<&str> = wit::COUNTY_FUNCTIONS
+    let missing: Vec<&str> = version
+        .functions()
         .iter()
         .copied()
         .filter(|f| !funcs.iter().any(|g| g == f))
         .collect();
     if missing.is_empty() {
-        Ok(found)
+        Ok((version, found))
     } else {
-        Err(wrong(format!("missing functions: {}", missing.join(", "))))
+        Err(wrong(
+            version.export().to_string(),
+            format!("missing functions: {}", missing.join(", ")),
+        ))
     }
 }
 
@@ -277,7 +295,7 @@ impl Codes {
 /// each item once, well-formed benefits.
 pub(crate) fn answer(
     field: &str,
-    lines: &[wit::wit::Line],
+    lines: &[Line],
     codes: &Codes,
     limits: &Limits,
 ) -> Result<Vec<Line>, CallError> {
@@ -293,7 +311,7 @@ pub(crate) fn answer(
     }
     let mut out = Vec::with_capacity(lines.len());
     for (i, l) in lines.iter().enumerate() {
-        let line = wit::line_from_wit(l);
+        let line = *l;
         if !codes.allows(line.item) {
             return Err(CallError::malformed(
                 format!("{field}[{i}].item"),
@@ -335,6 +353,17 @@ pub(crate) fn capped(mut s: String, limits: &Limits) -> String {
 mod tests {
     use super::*;
     use wit::wit as w;
+
+    /// [`answer`] for lines in the contract's type.
+    fn answer_wit(
+        field: &str,
+        lines: &[w::Line],
+        codes: &Codes,
+        limits: &Limits,
+    ) -> Result<Vec<Line>, CallError> {
+        let lines: Vec<Line> = lines.iter().map(wit::line_from_wit).collect();
+        answer(field, &lines, codes, limits)
+    }
 
     fn desc() -> w::Description {
         w::Description {
@@ -473,17 +502,17 @@ mod tests {
             line(0, w::Benefit::MonthlyCash(100)),
             line(HOST_CODES_FROM + 3, w::Benefit::Right),
         ];
-        assert_eq!(answer("lines", &ok, &codes, &limits).unwrap().len(), 2);
+        assert_eq!(answer_wit("lines", &ok, &codes, &limits).unwrap().len(), 2);
 
         let undeclared = [line(7, w::Benefit::Right)];
-        let err = answer("lines", &undeclared, &codes, &limits).unwrap_err();
+        let err = answer_wit("lines", &undeclared, &codes, &limits).unwrap_err();
         assert!(
             matches!(err, CallError::Malformed { ref field, .. } if field == "lines[0].item"),
             "{err}"
         );
 
         let twice = [line(1, w::Benefit::Right), line(1, w::Benefit::Right)];
-        assert!(answer("lines", &twice, &codes, &limits).is_err());
+        assert!(answer_wit("lines", &twice, &codes, &limits).is_err());
 
         let zero_months = [line(
             1,
@@ -492,7 +521,7 @@ mod tests {
                 months: 0,
             }),
         )];
-        let err = answer("lines", &zero_months, &codes, &limits).unwrap_err();
+        let err = answer_wit("lines", &zero_months, &codes, &limits).unwrap_err();
         assert!(
             matches!(err, CallError::Malformed { ref field, .. } if field == "lines[0].benefit")
         );
@@ -504,12 +533,12 @@ mod tests {
                 monthly_cap: 1,
             }),
         )];
-        assert!(answer("lines", &percent, &codes, &limits).is_err());
+        assert!(answer_wit("lines", &percent, &codes, &limits).is_err());
 
         let many: Vec<_> = (0..=limits.max_lines as u16)
             .map(|i| line(HOST_CODES_FROM + i, w::Benefit::Right))
             .collect();
-        let err = answer("lines", &many, &codes, &limits).unwrap_err();
+        let err = answer_wit("lines", &many, &codes, &limits).unwrap_err();
         assert!(err.to_string().contains("over the limit"), "{err}");
     }
 

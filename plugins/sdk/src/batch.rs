@@ -123,6 +123,38 @@ pub(crate) fn run(
     }
 }
 
+/// [`run`] for a batch of domain indices (WIT 0.2.0): `persons[i]` is a
+/// person's index in the domain, `baseline_of[i]` the index of their
+/// baseline lines. An index past the domain, or lists of different
+/// lengths, put the person in `errors`.
+#[cfg_attr(feature = "wit-v0-1-0", allow(dead_code))]
+pub(crate) fn run_indexed(
+    baselines: &[Vec<Line>],
+    persons: &[u32],
+    baseline_of: &[u32],
+    evaluate: impl FnMut(&Person, &mut Lines) -> Result<(), String>,
+) -> Answers {
+    const NOBODY: u32 = u32::MAX;
+    let mut unknown = Vec::new();
+    let pairs = persons.iter().enumerate().map(|(i, &index)| {
+        let set = baseline_of.get(i).copied().unwrap_or(NOBODY);
+        match Person::from_index(index) {
+            Some(person) => (person, set),
+            None => {
+                unknown.push(i as u32);
+                (Person::aged(60), NOBODY)
+            }
+        }
+    });
+    let mut out = run(baselines, pairs, evaluate);
+    for i in unknown {
+        if let Some(e) = out.errors.iter_mut().find(|(n, _)| *n == i) {
+            e.1 = alloc::format!("person index {} is not in the domain", persons[i as usize]);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +219,21 @@ mod tests {
         assert_eq!(out.errors.len(), 2);
         assert_eq!(out.errors[0], (2, "no".to_string()));
         assert_eq!(out.errors[1].0, 3);
+    }
+
+    #[test]
+    fn indexed_runs_decode_the_domain_index() {
+        let baselines = vec![vec![line(1, 100)]];
+        // 19,200 is the first 61-year-old; past the domain is an error.
+        let persons = [0, 19_200, Person::DOMAIN_SIZE];
+        let out = run_indexed(&baselines, &persons, &[0, 0, 0], |p, lines| {
+            lines.plus_cash_fen(1u16, u64::from(p.age));
+            Ok(())
+        });
+        assert_eq!(out.outcomes, vec![0, 1, 0]);
+        assert_eq!(out.answers, vec![vec![line(1, 160)], vec![line(1, 161)]]);
+        assert_eq!(out.errors.len(), 1);
+        assert_eq!(out.errors[0].0, 2);
+        assert!(out.errors[0].1.contains("not in the domain"));
     }
 }

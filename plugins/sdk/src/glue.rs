@@ -3,19 +3,28 @@
 //! macro wires to the WIT exports, the global allocator and the panic
 //! handler.
 
+use crate::County;
 use crate::batch;
-use crate::lines::{Category, Lines};
-use crate::person::{Ability, Assistance, Disability, Hukou, Living, Person};
-use crate::{County, Line};
-use alloc::string::String;
-use alloc::vec::Vec;
+use crate::lines::Category;
+#[cfg(feature = "wit-v0-1-0")]
+use crate::{
+    Line,
+    lines::Lines,
+    person::{Ability, Assistance, Disability, Hukou, Living, Person},
+};
+#[cfg(feature = "wit-v0-1-0")]
+use alloc::{string::String, vec::Vec};
 
-/// The generated bindings. Public only so that the `export!` macro can
-/// reach them from the plugin crate; not part of the SDK's API.
+/// The generated bindings: of `qingdan:county@0.2.0`, or of the frozen
+/// 0.1.0 with the `wit-v0-1-0` feature. Public only so that the `export!`
+/// macro can reach them from the plugin crate; not part of the SDK's API.
+/// The WIT is read from the SDK's own `wit/` folder, so the SDK builds
+/// outside this repository too.
 #[allow(missing_docs, unsafe_code, clippy::all)]
 pub mod bindings {
+    #[cfg(not(feature = "wit-v0-1-0"))]
     wit_bindgen::generate!({
-        path: "../../wit/v0.1.0",
+        path: "wit/v0.2.0",
         world: "county-list",
         // The plugin crate invokes the export macro through the SDK's
         // `export!`; it does not depend on wit-bindgen itself.
@@ -25,6 +34,22 @@ pub mod bindings {
         runtime_path: "qingdan_sdk::__private::rt",
         // The hot-path types are the SDK's own (same shape as the WIT), so
         // lines cross the boundary without conversion.
+        with: {
+            "qingdan:county/types@0.2.0/line": crate::Line,
+            "qingdan:county/types@0.2.0/benefit": crate::Benefit,
+            "qingdan:county/types@0.2.0/quota": crate::Quota,
+            "qingdan:county/types@0.2.0/one-off": crate::OneOff,
+            "qingdan:county/types@0.2.0/voucher": crate::Voucher,
+        },
+    });
+    #[cfg(feature = "wit-v0-1-0")]
+    wit_bindgen::generate!({
+        path: "wit/v0.1.0",
+        world: "county-list",
+        pub_export_macro: true,
+        export_macro_name: "__qingdan_export_county_list",
+        default_bindings_module: "qingdan_sdk::__private::bindings",
+        runtime_path: "qingdan_sdk::__private::rt",
         with: {
             "qingdan:county/types@0.1.0/line": crate::Line,
             "qingdan:county/types@0.1.0/benefit": crate::Benefit,
@@ -37,9 +62,12 @@ pub mod bindings {
 
 pub use bindings::exports::qingdan::county::county::{Batch, BatchAnswers, Guest};
 use bindings::exports::qingdan::county::types as wit;
-pub use wit::{Description as WitDescription, Person as WitPerson};
+pub use wit::Description as WitDescription;
+#[cfg(feature = "wit-v0-1-0")]
+pub use wit::Person as WitPerson;
 pub use wit_bindgen::rt;
 
+#[cfg(feature = "wit-v0-1-0")]
 fn person(p: &wit::Person) -> Person {
     Person {
         age: p.age,
@@ -113,18 +141,37 @@ pub fn describe<C: County>() -> wit::Description {
     }
 }
 
-/// `evaluate`, for the plugin's county type.
+/// `evaluate` (0.1.0 only), for the plugin's county type.
+#[cfg(feature = "wit-v0-1-0")]
 pub fn evaluate<C: County>(who: wit::Person, baseline: Vec<Line>) -> Result<Vec<Line>, String> {
     let mut lines = Lines::from_vec(baseline);
     C::evaluate(&person(&who), &mut lines)?;
     Ok(lines.into_vec())
 }
 
-/// `evaluate-batch`, for the plugin's county type.
+/// `evaluate-batch` of 0.1.0, for the plugin's county type.
+#[cfg(feature = "wit-v0-1-0")]
 pub fn evaluate_batch<C: County>(work: Batch) -> BatchAnswers {
     let out = batch::run(
         &work.baselines,
         work.persons.iter().map(|(p, base)| (person(p), *base)),
+        C::evaluate,
+    );
+    BatchAnswers {
+        answers: out.answers,
+        outcomes: out.outcomes,
+        errors: out.errors,
+    }
+}
+
+/// `evaluate-batch` of 0.2.0, for the plugin's county type: persons arrive
+/// as domain indices.
+#[cfg(not(feature = "wit-v0-1-0"))]
+pub fn evaluate_batch<C: County>(work: Batch) -> BatchAnswers {
+    let out = batch::run_indexed(
+        &work.baselines,
+        &work.persons,
+        &work.baseline_of,
         C::evaluate,
     );
     BatchAnswers {

@@ -70,6 +70,9 @@
 //! - `std`: for a plugin that uses Rust's `std` (and so imports WASI): the
 //!   SDK then leaves the allocator and the panic handler to `std`. The host
 //!   gives such a plugin a WASI without files, network or environment.
+//! - `wit-v0-1-0`: build the component for the frozen contract
+//!   `qingdan:county@0.1.0` instead of 0.2.0 (the host serves both; the
+//!   tests use it to show that both give the same answer table).
 
 #![no_std]
 
@@ -130,10 +133,11 @@ pub trait County {
     fn evaluate(person: &Person, lines: &mut Lines) -> Result<(), alloc::string::String>;
 }
 
-/// Makes the plugin's [`County`] type the component's exports: `describe`,
-/// `evaluate`, and `evaluate-batch` (which the SDK implements by calling
-/// `evaluate` for every person from their baseline lines and interning the
-/// answers). Use it once, at the crate root. On targets other than
+/// Makes the plugin's [`County`] type the component's exports of
+/// `qingdan:county@0.2.0`: `describe` and `evaluate-batch` (which the SDK
+/// implements by calling `evaluate` for every person from their baseline
+/// lines and interning the answers); with the `wit-v0-1-0` feature, those
+/// of the frozen 0.1.0, which has a single-person `evaluate` too. Use it once, at the crate root. On targets other than
 /// WebAssembly it expands to nothing, so a plugin's unit tests run natively.
 #[macro_export]
 macro_rules! export {
@@ -145,15 +149,7 @@ macro_rules! export {
                 fn describe() -> $crate::__private::WitDescription {
                     $crate::__private::describe::<$county>()
                 }
-                fn evaluate(
-                    who: $crate::__private::WitPerson,
-                    baseline: $crate::__private::Vec<$crate::Line>,
-                ) -> ::core::result::Result<
-                    $crate::__private::Vec<$crate::Line>,
-                    $crate::__private::String,
-                > {
-                    $crate::__private::evaluate::<$county>(who, baseline)
-                }
+                $crate::__single_evaluate!($county);
                 fn evaluate_batch(
                     work: $crate::__private::Batch,
                 ) -> $crate::__private::BatchAnswers {
@@ -165,4 +161,30 @@ macro_rules! export {
             );
         };
     };
+}
+
+/// The single-person `evaluate` export of WIT 0.1.0 (nothing for 0.2.0,
+/// which has none). Not part of the SDK's API.
+#[cfg(feature = "wit-v0-1-0")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __single_evaluate {
+    ($county:ty) => {
+        fn evaluate(
+            who: $crate::__private::WitPerson,
+            baseline: $crate::__private::Vec<$crate::Line>,
+        ) -> ::core::result::Result<$crate::__private::Vec<$crate::Line>, $crate::__private::String>
+        {
+            $crate::__private::evaluate::<$county>(who, baseline)
+        }
+    };
+}
+
+/// The single-person `evaluate` export of WIT 0.1.0 (nothing for 0.2.0,
+/// which has none). Not part of the SDK's API.
+#[cfg(not(feature = "wit-v0-1-0"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __single_evaluate {
+    ($county:ty) => {};
 }

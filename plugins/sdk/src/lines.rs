@@ -181,8 +181,12 @@ impl Lines {
         }
     }
 
-    /// The given lines, taking the vector.
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    /// The given lines, taking the vector (the single-person export of WIT
+    /// 0.1.0 uses it).
+    #[cfg_attr(
+        not(all(target_arch = "wasm32", feature = "wit-v0-1-0")),
+        allow(dead_code)
+    )]
     pub(crate) fn from_vec(lines: Vec<Line>) -> Lines {
         Lines { lines }
     }

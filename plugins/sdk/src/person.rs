@@ -204,6 +204,66 @@ impl Person {
     pub fn age_in(&self, range: core::ops::RangeInclusive<u8>) -> bool {
         range.contains(&self.age)
     }
+
+    /// Number of persons in the domain: 61 ages × 2 × 6 × 5 × 5 × 16 × 2 × 2.
+    pub const DOMAIN_SIZE: u32 = 1_171_200;
+
+    /// The person with the given index in the person domain (the numbering
+    /// of the WIT 0.2.0 `batch`: mixed radix, age most significant, then
+    /// hukou, ability, assistance, disability, living, family planning,
+    /// veteran), or `None` past the end of the domain.
+    pub fn from_index(index: u32) -> Option<Person> {
+        const ABILITIES: [Ability; 6] = [
+            Ability::Unassessed,
+            Ability::Intact,
+            Ability::Mild,
+            Ability::Moderate,
+            Ability::Severe,
+            Ability::Complete,
+        ];
+        const ASSISTANCE: [Assistance; 5] = [
+            Assistance::None,
+            Assistance::LowIncome,
+            Assistance::DibaoEdge,
+            Assistance::Dibao,
+            Assistance::Tekun,
+        ];
+        const DISABILITIES: [Disability; 5] = [
+            Disability::None,
+            Disability::Grade4,
+            Disability::Grade3,
+            Disability::Grade2,
+            Disability::Grade1,
+        ];
+        if index >= Person::DOMAIN_SIZE {
+            return None;
+        }
+        // The digits, least significant (veteran) first.
+        let mut rest = index as usize;
+        let mut digit = |radix: usize| {
+            let d = rest % radix;
+            rest /= radix;
+            d
+        };
+        let veteran_entitled = digit(2) == 1;
+        let family_planning_special = digit(2) == 1;
+        let living = Living::from_bits(digit(16) as u8);
+        let disability = DISABILITIES[digit(5)];
+        let assistance = ASSISTANCE[digit(5)];
+        let ability = ABILITIES[digit(6)];
+        let hukou = [Hukou::Local, Hukou::NonLocal][digit(2)];
+        // Below 61 here: the domain check above.
+        let age = 60 + digit(61) as u8;
+        let mut person = Person::aged(age);
+        person.hukou = hukou;
+        person.ability = ability;
+        person.assistance = assistance;
+        person.disability = disability;
+        person.living = living;
+        person.family_planning_special = family_planning_special;
+        person.veteran_entitled = veteran_entitled;
+        Some(person)
+    }
 }
 
 #[cfg(test)]
@@ -234,6 +294,24 @@ mod tests {
         assert!(!p(Assistance::DibaoEdge).is_dibao_or_tekun());
         assert!(p(Assistance::Dibao).is_dibao_or_tekun());
         assert!(p(Assistance::Tekun).is_dibao_or_tekun());
+    }
+
+    #[test]
+    fn domain_indices_count_age_first_and_veteran_last() {
+        assert_eq!(Person::from_index(0), Some(Person::aged(60)));
+        let veteran = Person::from_index(1).unwrap();
+        assert!(veteran.veteran_entitled && !veteran.family_planning_special);
+        let last = Person::from_index(Person::DOMAIN_SIZE - 1).unwrap();
+        assert_eq!(last.age, 120);
+        assert_eq!(last.hukou, Hukou::NonLocal);
+        assert_eq!(last.ability, Ability::Complete);
+        assert_eq!(last.assistance, Assistance::Tekun);
+        assert_eq!(last.disability, Disability::Grade1);
+        assert_eq!(last.living.bits(), 15);
+        assert!(last.family_planning_special && last.veteran_entitled);
+        assert_eq!(Person::from_index(Person::DOMAIN_SIZE), None);
+        // One year of age is 2 × 6 × 5 × 5 × 16 × 2 × 2 = 19,200 persons.
+        assert_eq!(Person::from_index(19_200), Some(Person::aged(61)));
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //!
 //! - [`plugins`]: `CIXI`, `ZHENHAI`, `JIANGLING`, `YUANZHOU` — county plugins
 //!   written with the SDK; each passes the floor proof against its city.
+//! - [`plugins_v0_1_0`]: the same county plugins built for the frozen
+//!   contract `qingdan:county@0.1.0` (the SDK's `wit-v0-1-0` feature).
 //! - [`fixtures`]: components that misbehave on purpose; what each does and
 //!   the outcome the host must produce is in `tests/fixtures/README.md`.
 //! - [`ALL`]: every component as `(crate name, path)`.

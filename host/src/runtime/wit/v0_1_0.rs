@@ -1,14 +1,16 @@
-//! Bindings for `qingdan:county@0.1.0` (`wit/v0.1.0/county.wit`), and the one
-//! place where host model types and the generated types are converted.
+//! Bindings for `qingdan:county@0.1.0` (`wit/v0.1.0/county.wit`), frozen:
+//! the person crosses the boundary field by field, and there is a
+//! single-person export. What it returns is converted to the newest
+//! version's types.
 
-use crate::model::{self, Benefit, Line, Person};
+use super::latest::wit as latest;
+use crate::model::{self, Person};
 
 wasmtime::component::bindgen!({
     path: "../wit/v0.1.0",
     world: "county-list",
 });
 
-pub(crate) use self::exports::qingdan::county::county::Guest;
 pub(crate) use self::exports::qingdan::county::types as wit;
 
 /// The export the host calls, as named in the component.
@@ -60,56 +62,36 @@ pub(crate) fn person(p: &Person) -> wit::Person {
     }
 }
 
-pub(crate) fn line_to_wit(l: &Line) -> wit::Line {
-    wit::Line {
-        item: l.item,
-        benefit: match l.benefit {
-            Benefit::MonthlyCash { fen } => wit::Benefit::MonthlyCash(fen),
-            Benefit::Quota(q) => wit::Benefit::Quota(wit::Quota {
-                count: q.count,
-                months: q.months,
-            }),
-            Benefit::OneOff(o) => wit::Benefit::OneOff(wit::OneOff {
-                fixed: o.fixed,
-                percent: o.percent,
-                cap: o.cap,
-            }),
-            Benefit::Voucher(v) => wit::Benefit::Voucher(wit::Voucher {
-                percent: v.percent,
-                monthly_cap: v.monthly_cap,
-            }),
-            Benefit::Right => wit::Benefit::Right,
-        },
-    }
-}
+super::line_conversions!();
 
-pub(crate) fn line_from_wit(l: &wit::Line) -> Line {
-    Line {
-        item: l.item,
-        benefit: match l.benefit {
-            wit::Benefit::MonthlyCash(fen) => Benefit::MonthlyCash { fen },
-            wit::Benefit::Quota(q) => Benefit::Quota(model::Quota {
-                count: q.count,
-                months: q.months,
-            }),
-            wit::Benefit::OneOff(o) => Benefit::OneOff(model::OneOff {
-                fixed: o.fixed,
-                percent: o.percent,
-                cap: o.cap,
-            }),
-            wit::Benefit::Voucher(v) => Benefit::Voucher(model::Voucher {
-                percent: v.percent,
-                monthly_cap: v.monthly_cap,
-            }),
-            wit::Benefit::Right => Benefit::Right,
-        },
-    }
-}
-
-pub(crate) fn category(c: wit::Category) -> model::Category {
-    match c {
-        wit::Category::MaterialAssistance => model::Category::MaterialAssistance,
-        wit::Category::CareService => model::Category::CareService,
-        wit::Category::CaringService => model::Category::CaringService,
+/// A 0.1.0 description in the newest version's type (the same shape).
+pub(crate) fn description_to_latest(d: wit::Description) -> latest::Description {
+    latest::Description {
+        county_code: d.county_code,
+        county_name: d.county_name,
+        baseline: d.baseline,
+        baseline_items: d
+            .baseline_items
+            .into_iter()
+            .map(|i| latest::BaselineItem {
+                code: i.code,
+                key: i.key,
+            })
+            .collect(),
+        extra_items: d
+            .extra_items
+            .into_iter()
+            .map(|e| latest::ExtraItem {
+                code: e.code,
+                key: e.key,
+                name: e.name,
+                category: match e.category {
+                    wit::Category::MaterialAssistance => latest::Category::MaterialAssistance,
+                    wit::Category::CareService => latest::Category::CareService,
+                    wit::Category::CaringService => latest::Category::CaringService,
+                },
+                legal_basis: e.legal_basis,
+            })
+            .collect(),
     }
 }
