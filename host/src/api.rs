@@ -22,6 +22,7 @@
 //! `field` names the JSON path that failed (`person.age`), or the header,
 //! the path segment or the rule.
 
+mod editions;
 mod errors;
 
 use crate::evaluate::{Clamp, Status};
@@ -77,6 +78,8 @@ pub fn parts(app: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
         .routes(routes!(name_list))
         .routes(routes!(audit_records))
         .routes(routes!(audit_verify))
+        .routes(routes!(editions::publish, editions::list))
+        .routes(routes!(editions::get))
         .split_for_parts();
     let document = openapi.clone();
     let router = router
@@ -181,7 +184,7 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-fn forbidden(message: String) -> ApiError {
+pub(crate) fn forbidden(message: String) -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         "forbidden",
@@ -206,13 +209,13 @@ impl Caller {
         let covers = match t.role {
             // A county team acts for its own county only.
             Role::County => t.scope == county,
-            _ => t.covers(&app.catalogues.register, county),
+            _ => t.covers(app.register(), county),
         };
         if !covers {
             return Err(forbidden(format!(
                 "this token's scope {} does not cover {}",
                 t.scope,
-                app.catalogues.register.label(county)
+                app.register().label(county)
             )));
         }
         Ok(())
@@ -223,7 +226,7 @@ impl Caller {
 
 pub(crate) fn county_of(app: &App, code: &str) -> Result<(), ApiError> {
     use crate::register::BaselineError;
-    match app.catalogues.register.county(code) {
+    match app.register().county(code) {
         Ok(_) => Ok(()),
         Err(e @ BaselineError::UnknownCounty { .. }) => Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -426,9 +429,8 @@ async fn create_token(
     if caller.0.role != Role::Admin {
         return Err(forbidden("only an admin token creates tokens".into()));
     }
-    check_scope(&app.catalogues.register, body.role, &body.scope)
-        .map_err(|m| field_error("scope", &m))?;
-    if !caller.0.covers(&app.catalogues.register, &body.scope) {
+    check_scope(app.register(), body.role, &body.scope).map_err(|m| field_error("scope", &m))?;
+    if !caller.0.covers(app.register(), &body.scope) {
         return Err(forbidden(format!(
             "this token's scope {} does not cover {}",
             caller.0.scope, body.scope
@@ -606,10 +608,7 @@ pub(crate) async fn load_version(
             ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not_found",
-                &format!(
-                    "{} has no version {number}",
-                    app.catalogues.register.label(code)
-                ),
+                &format!("{} has no version {number}", app.register().label(code)),
                 Some("version"),
             )
         })
@@ -782,10 +781,21 @@ pub(crate) async fn approve_version(
         )
         .await
         .map_err(step_error)?;
+    in_force_changed(app, code).await?;
+    Ok(approved)
+}
+
+/// After a change of what is in force in a county: the serving state
+/// refreshed, and a re-proof queued for a version now in force under an
+/// edition it was not proven against (a published one).
+async fn in_force_changed(app: &App, code: &str) -> Result<(), ApiError> {
     app.refresh_county(code)
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    Ok(approved)
+    app.ensure_reproofs()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(())
 }
 
 /// Rejects a version pending review.
@@ -889,9 +899,7 @@ async fn rollback(
         .rollback(&code, &today, &caller.0, body.comment.trim())
         .await
         .map_err(step_error)?;
-    app.refresh_county(&code)
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    in_force_changed(&app, &code).await?;
     Ok(Json(RolledBack {
         rolled_back,
         active,
@@ -1169,7 +1177,8 @@ async fn replay(
             Some(field),
         )
     };
-    let catalogue = app.catalogues.by_digest(&pins.baseline).ok_or_else(|| {
+    let catalogues = app.catalogues();
+    let catalogue = catalogues.by_digest(&pins.baseline).ok_or_else(|| {
         unavailable(
             "pins.baseline",
             format!(
@@ -1179,8 +1188,7 @@ async fn replay(
         )
     })?;
     let (_, parent) = app
-        .catalogues
-        .register
+        .register()
         .county(&code)
         .map_err(|e| field_error("code", &e.to_string()))?;
     if catalogue.jurisdiction.code != parent.code {

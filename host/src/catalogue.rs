@@ -638,6 +638,83 @@ impl Library {
         }
     }
 
+    /// The library with `new` published: a new edition of a list that
+    /// begins after every edition of that list already here begins. The
+    /// edition in force when it begins is ended the day before (its text,
+    /// and so its digest, is unchanged: only its period is); the rules of
+    /// [`Library::from_catalogues`] then hold for the result. Errors point
+    /// at `new`'s `effective-from`.
+    ///
+    /// With `first_day`, the edition may not begin before it (a publication
+    /// through the server takes force after the re-proofs it calls for:
+    /// from tomorrow at the earliest).
+    pub fn publish(
+        &self,
+        new: Catalogue,
+        first_day: Option<Date>,
+    ) -> Result<Library, CatalogueErrors> {
+        let refuse = |problem: String| {
+            CatalogueErrors(vec![new.spans.error(
+                &new.path,
+                reader::Field::EffectiveFrom,
+                problem,
+            )])
+        };
+        if let Some(first) = first_day
+            && new.effective_from < first
+        {
+            return Err(refuse(format!(
+                "a published edition takes force after every county plugin under it is proven against it: {} is too early, the first day it can begin is {first}",
+                new.effective_from
+            )));
+        }
+        let code = &new.jurisdiction.code;
+        if let Some(same) = self.catalogues.iter().find(|c| c.digest == new.digest) {
+            return Err(refuse(format!(
+                "this text is already edition {} of {} (digest {})",
+                same.edition, same.jurisdiction.code, same.digest
+            )));
+        }
+        if let Some(later) = self
+            .catalogues
+            .iter()
+            .filter(|c| &c.jurisdiction.code == code)
+            .find(|c| c.effective_from >= new.effective_from)
+        {
+            return Err(refuse(format!(
+                "a new edition must begin after every edition of {code} already published; edition {} begins {}, not before {}",
+                later.edition, later.effective_from, new.effective_from
+            )));
+        }
+        if let Some(named) = self
+            .catalogues
+            .iter()
+            .find(|c| &c.jurisdiction.code == code && c.edition == new.edition)
+        {
+            return Err(refuse(format!(
+                "{code} already has an edition named {} (from {}); give the new edition its own name",
+                named.edition, named.effective_from
+            )));
+        }
+        let Ok(day_before) = new.effective_from.yesterday() else {
+            return Err(refuse(format!(
+                "{} has no day before it",
+                new.effective_from
+            )));
+        };
+        let mut catalogues = self.catalogues.clone();
+        for c in catalogues
+            .iter_mut()
+            .filter(|c| &c.jurisdiction.code == code)
+        {
+            if c.effective_to.is_none_or(|to| to >= new.effective_from) {
+                c.effective_to = Some(day_before);
+            }
+        }
+        catalogues.push(new);
+        Library::from_catalogues(catalogues)
+    }
+
     /// Every catalogue, ordered by level, code and start date.
     pub fn catalogues(&self) -> &[Catalogue] {
         &self.catalogues

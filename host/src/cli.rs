@@ -53,6 +53,9 @@ enum Command {
     Upload(client::UploadArgs),
     /// A county's plugin versions on a server.
     Status(client::StatusArgs),
+    /// Publish a new baseline edition to a server (admins) and wait for the
+    /// re-proofs of the county plugins under it.
+    Publish(client::PublishArgs),
     /// A county's list over a population file: impact per item, name
     /// lists (服务找人) and reconciliation of receipts.
     Batch(batch::BatchArgs),
@@ -82,6 +85,7 @@ pub fn main() -> ExitCode {
         Command::Audit(cmd) => serve::run_audit(cmd),
         Command::Upload(args) => client::run_upload(args),
         Command::Status(args) => client::run_status(args),
+        Command::Publish(args) => client::run_publish(args),
         Command::Batch(args) => batch::run(args),
         Command::CompileWorker(args) => Ok(worker::run(args)),
     };

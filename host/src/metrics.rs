@@ -37,6 +37,10 @@ pub struct Metrics {
     fallbacks: Mutex<BTreeMap<(String, String, String), u64>>,
     proofs: Mutex<BTreeMap<(String, String), Proofs>>,
     requests: Mutex<BTreeMap<(String, u16), u64>>,
+    publications: Mutex<BTreeMap<String, u64>>,
+    /// The latest re-proof result per (county, edition), and the count of
+    /// re-proofs per result.
+    reproofs: Mutex<(BTreeMap<(String, String), String>, BTreeMap<String, Proofs>)>,
 }
 
 /// One county's counters since the process started.
@@ -87,6 +91,27 @@ impl Metrics {
             let entry = map
                 .entry((county.to_string(), result.to_string()))
                 .or_default();
+            entry.count += 1;
+            entry.seconds += elapsed.as_secs_f64();
+        }
+    }
+
+    /// Counts a baseline edition published for the list `code`.
+    pub fn publication(&self, code: &str) {
+        if let Ok(mut map) = self.publications.lock() {
+            *map.entry(code.to_string()).or_default() += 1;
+        }
+    }
+
+    /// Records a re-proof of `county` against `edition` with `result`
+    /// (`passed`, `below`, `failed`) that took `elapsed`.
+    pub fn reproof(&self, county: &str, edition: &str, result: &str, elapsed: Duration) {
+        if let Ok(mut m) = self.reproofs.lock() {
+            m.0.insert(
+                (county.to_string(), edition.to_string()),
+                result.to_string(),
+            );
+            let entry = m.1.entry(result.to_string()).or_default();
             entry.count += 1;
             entry.seconds += elapsed.as_secs_f64();
         }
@@ -221,6 +246,37 @@ impl Metrics {
                     label(county),
                     label(result),
                     p.seconds
+                );
+            }
+        }
+        if let Ok(map) = self.publications.lock() {
+            out.push_str("# HELP qingdan_publications_total Baseline editions published through this server, per list.\n# TYPE qingdan_publications_total counter\n");
+            for (code, n) in map.iter() {
+                let _ = writeln!(
+                    out,
+                    "qingdan_publications_total{{list=\"{}\"}} {n}",
+                    label(code)
+                );
+            }
+        }
+        if let Ok(m) = self.reproofs.lock() {
+            out.push_str("# HELP qingdan_reproofs_total Re-proofs of county plugins against baseline editions, by result.\n# TYPE qingdan_reproofs_total counter\n");
+            for (result, p) in m.1.iter() {
+                let _ = writeln!(
+                    out,
+                    "qingdan_reproofs_total{{result=\"{}\"}} {}",
+                    label(result),
+                    p.count
+                );
+            }
+            out.push_str("# HELP qingdan_county_below_edition 1 when the latest re-proof of a county's plugin found someone below the edition (served clamped), else 0.\n# TYPE qingdan_county_below_edition gauge\n");
+            for ((county, edition), result) in m.0.iter() {
+                let _ = writeln!(
+                    out,
+                    "qingdan_county_below_edition{{county=\"{}\",edition=\"{}\"}} {}",
+                    label(county),
+                    label(edition),
+                    u8::from(result == "below")
                 );
             }
         }

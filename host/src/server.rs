@@ -30,6 +30,9 @@ use crate::runtime::{Compiler, Limits, Runtime};
 use crate::store::{Activation, Store, Stored, Verdict, Version};
 use crate::table::AnswerTable;
 use jiff::civil::Date;
+
+mod editions;
+pub use editions::{MAX_EDITION_BYTES, Publication, PublishError};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -83,7 +86,7 @@ pub enum StartError {
 }
 
 /// The catalogue editions and the register the server serves.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Catalogues {
     /// Every edition.
     pub library: Library,
@@ -105,6 +108,29 @@ impl Catalogues {
             return Err(fail(first.to_string()));
         }
         Ok(Catalogues { library, register })
+    }
+
+    /// These catalogues with the editions published through the server
+    /// applied in publication order (each ends the edition in force before
+    /// it; see [`Library::publish`]).
+    pub fn with_published(
+        &self,
+        editions: &[crate::store::PublishedEdition],
+    ) -> Result<Catalogues, StartError> {
+        let mut library = self.library.clone();
+        for e in editions {
+            let fail = |message: String| StartError::Catalogues {
+                dir: format!("published edition {} ({})", e.file_name, e.digest),
+                message,
+            };
+            let c = Catalogue::parse(&e.text, std::path::Path::new(&e.file_name))
+                .map_err(|x| fail(x.to_string()))?;
+            library = library.publish(c, None).map_err(|x| fail(x.to_string()))?;
+        }
+        Ok(Catalogues {
+            library,
+            register: self.register.clone(),
+        })
     }
 
     /// The edition with this digest.
@@ -141,9 +167,13 @@ pub struct CountyServing {
     pub versions: HashMap<i64, Servable>,
 }
 
-/// Every county's serving state.
-#[derive(Clone, Debug, Default)]
+/// Everything an evaluation reads: the catalogue editions (those of the
+/// folder and those published through the server) and every county's
+/// serving state, replaced together.
+#[derive(Clone, Debug)]
 pub struct Snapshot {
+    /// The editions and the register.
+    pub catalogues: Arc<Catalogues>,
     /// By county code.
     pub counties: HashMap<String, Arc<CountyServing>>,
 }
@@ -230,8 +260,9 @@ pub struct Answer {
 pub struct App {
     /// The database.
     pub store: Store,
-    /// Catalogues and register.
-    pub catalogues: Arc<Catalogues>,
+    /// The catalogue folder's editions and register (published editions
+    /// are applied over them; see [`App::catalogues`]).
+    files: Arc<Catalogues>,
     /// The runtime for uploads.
     pub runtime: Arc<Runtime>,
     /// Counters.
@@ -247,6 +278,11 @@ pub struct App {
     incidents: tokio::sync::mpsc::Sender<(String, Option<i64>, Incident)>,
     progress: Mutex<HashMap<(String, i64), String>>,
     answers: Mutex<AnswerCache>,
+    /// Held while the snapshot is rebuilt from the database, so that two
+    /// rebuilds (a county's and a publication's) never interleave.
+    refresh: tokio::sync::Mutex<()>,
+    /// Wakes the re-proof worker.
+    reproof_wake: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for App {
@@ -268,11 +304,12 @@ impl App {
     /// Opens the database, reads the catalogues, starts the runtime, builds
     /// the serving snapshot and resumes any proof a stop interrupted.
     pub async fn start(config: Config) -> Result<Arc<App>, StartError> {
-        let catalogues = Arc::new(Catalogues::load(&config.catalogues)?);
+        let files = Arc::new(Catalogues::load(&config.catalogues)?);
         let store = match &config.database_url {
             Some(url) => Store::open(url).await?,
             None => Store::open_dir(&config.data_dir).await?,
         };
+        let catalogues = Arc::new(files.with_published(&store.editions().await?)?);
         // Compiled artefacts are cached per process, on disk in the data
         // directory (never in the database: they are specific to this
         // build of the engine).
@@ -282,7 +319,7 @@ impl App {
         let (incidents, mut receiver) = tokio::sync::mpsc::channel(1024);
         let app = Arc::new(App {
             store,
-            catalogues,
+            files,
             runtime: Arc::new(runtime),
             metrics: Metrics::default(),
             proof_threads: config.proof_threads.unwrap_or_else(|| {
@@ -290,7 +327,10 @@ impl App {
                     .map(|n| n.get())
                     .unwrap_or(1)
             }),
-            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            snapshot: RwLock::new(Arc::new(Snapshot {
+                catalogues,
+                counties: HashMap::new(),
+            })),
             tables: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             proofs: tokio::sync::Semaphore::new(1),
@@ -298,6 +338,8 @@ impl App {
             incidents,
             progress: Mutex::new(HashMap::new()),
             answers: Mutex::new(AnswerCache::default()),
+            refresh: tokio::sync::Mutex::new(()),
+            reproof_wake: tokio::sync::Notify::new(),
         });
         app.refresh_all().await?;
         // Incidents are stored off the request path; a burst beyond the
@@ -333,7 +375,22 @@ impl App {
             tracing::info!(county = %v.county, version = v.version, "resuming the proof of an upload a stop interrupted");
             app.spawn_proof(v.county.clone(), v.version, v.digest.clone());
         }
+        // Re-proofs a stop interrupted, and any a version in force still
+        // needs (an edition it has no table for).
+        app.spawn_reproof_worker();
+        app.ensure_reproofs().await?;
         Ok(app)
+    }
+
+    /// The catalogue editions in force now (the folder's and the
+    /// published ones) and the register.
+    pub fn catalogues(&self) -> Arc<Catalogues> {
+        Arc::clone(&self.snapshot().catalogues)
+    }
+
+    /// The jurisdiction register (it never changes while serving).
+    pub fn register(&self) -> &Register {
+        &self.files.register
     }
 
     /// The current snapshot.
@@ -377,6 +434,24 @@ impl App {
 
     /// Rebuilds every county's serving state from the database.
     pub async fn refresh_all(&self) -> Result<(), crate::store::StoreError> {
+        let _guard = self.refresh.lock().await;
+        self.rebuild(self.catalogues()).await
+    }
+
+    /// Rebuilds the catalogues (a publication, here or on another replica)
+    /// and then every county's serving state.
+    pub async fn reload_catalogues(&self) -> Result<(), crate::store::StoreError> {
+        let _guard = self.refresh.lock().await;
+        let editions = self.store.editions().await?;
+        let catalogues = self
+            .files
+            .with_published(&editions)
+            .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+        self.rebuild(Arc::new(catalogues)).await
+    }
+
+    /// Builds a whole snapshot under `catalogues` (the refresh lock held).
+    async fn rebuild(&self, catalogues: Arc<Catalogues>) -> Result<(), crate::store::StoreError> {
         let versions = self.store.servable().await?;
         let activations = self.store.all_activations().await?;
         let mut counties: HashMap<String, CountyServing> = HashMap::new();
@@ -388,7 +463,7 @@ impl App {
                 .push(a);
         }
         for v in versions {
-            let servable = self.servable(&v).await;
+            let servable = self.servable(&catalogues, &v).await?;
             counties
                 .entry(v.county.clone())
                 .or_default()
@@ -396,6 +471,7 @@ impl App {
                 .insert(v.version, servable);
         }
         let snapshot = Snapshot {
+            catalogues,
             counties: counties
                 .into_iter()
                 .map(|(k, v)| (k, Arc::new(v)))
@@ -415,6 +491,10 @@ impl App {
         if head == seen {
             return Ok(head);
         }
+        if self.store.published_since(seen).await? {
+            self.reload_catalogues().await?;
+            return Ok(head);
+        }
         let counties = self.store.counties_changed_since(seen).await?;
         for county in counties {
             self.refresh_county(&county).await?;
@@ -424,6 +504,8 @@ impl App {
 
     /// Rebuilds one county's serving state after a committed change.
     pub async fn refresh_county(&self, county: &str) -> Result<(), crate::store::StoreError> {
+        let _guard = self.refresh.lock().await;
+        let catalogues = self.catalogues();
         let activations = self.store.activations(county).await?;
         let mut serving = CountyServing {
             activations,
@@ -434,7 +516,7 @@ impl App {
                 v.stored,
                 Stored::Approved | Stored::Suspended | Stored::RolledBack
             ) {
-                let servable = self.servable(&v).await;
+                let servable = self.servable(&catalogues, &v).await?;
                 serving.versions.insert(v.version, servable);
             }
         }
@@ -442,26 +524,29 @@ impl App {
         Ok(())
     }
 
-    async fn servable(&self, v: &Version) -> Servable {
+    /// A version's answer tables under the editions they were proven
+    /// against: the upload's and every re-proof's (a table whose edition is
+    /// no longer in the catalogues is left out, and logged).
+    async fn servable(
+        &self,
+        catalogues: &Catalogues,
+        v: &Version,
+    ) -> Result<Servable, crate::store::StoreError> {
         let mut served = HashMap::new();
-        if let Some(digest) = &v.table_digest {
-            match self.table(digest).await {
-                Ok(Some(table)) => {
-                    let baseline = table.baseline_digest().to_string();
-                    match self.catalogues.by_digest(&baseline) {
-                        Some(catalogue) => match Served::new(table, catalogue) {
-                            Ok(s) => {
-                                served.insert(baseline, Arc::new(s));
-                            }
-                            Err(e) => {
-                                tracing::error!(county = %v.county, version = v.version, error = %e, "answer table does not fit its edition")
-                            }
-                        },
-                        None => {
-                            tracing::warn!(county = %v.county, version = v.version, baseline = %baseline, "the edition this table was proven against is no longer in the catalogues")
-                        }
+        for (digest, baseline) in self.store.tables_of(&v.digest).await? {
+            let Some(catalogue) = catalogues.by_digest(&baseline) else {
+                tracing::warn!(county = %v.county, version = v.version, %baseline, "the edition this table was proven against is no longer in the catalogues");
+                continue;
+            };
+            match self.table(&digest).await {
+                Ok(Some(table)) => match Served::new(table, catalogue) {
+                    Ok(s) => {
+                        served.insert(baseline, Arc::new(s));
                     }
-                }
+                    Err(e) => {
+                        tracing::error!(county = %v.county, version = v.version, error = %e, "answer table does not fit its edition")
+                    }
+                },
                 Ok(None) => {
                     tracing::error!(county = %v.county, version = v.version, "answer table missing from the database")
                 }
@@ -470,13 +555,13 @@ impl App {
                 }
             }
         }
-        Servable {
+        Ok(Servable {
             version: v.version,
             digest: v.digest.clone(),
             stored: v.stored,
             county_name: v.county_name.clone().unwrap_or_default(),
             served,
-        }
+        })
     }
 
     /// Evaluates one person for a county on a date, as production serves
@@ -502,10 +587,10 @@ impl App {
         county: &str,
         as_of: Date,
     ) -> Result<Decision<'a>, crate::register::BaselineError> {
-        let baseline =
-            self.catalogues
-                .register
-                .baseline_for(&self.catalogues.library, county, as_of)?;
+        let catalogues = &snapshot.catalogues;
+        let baseline = catalogues
+            .register
+            .baseline_for(&catalogues.library, county, as_of)?;
         let date = as_of.to_string();
         let servable = snapshot.counties.get(county).and_then(|s| {
             crate::store::in_force(&s.activations, &date).and_then(|a| s.versions.get(&a.version))
@@ -551,10 +636,33 @@ impl App {
             }
         } else if let Some(served) = servable.served.get(&baseline.digest) {
             let evaluation = evaluate::evaluate(baseline, County::Table(served), person, as_of);
+            // A table proven against this edition never gives less; one
+            // re-proven against a newer edition may, and then the guard
+            // raises the lines to the edition until a fixed version is
+            // filed: each such answer is an incident.
+            let incident = (!evaluation.clamps.is_empty()).then(|| {
+                let items: Vec<&str> = evaluation.clamps.iter().map(|c| c.item.as_str()).collect();
+                Incident {
+                    kind: "below-floor".into(),
+                    message: crate::text::cap(
+                        &format!(
+                            "version {} gives less than {} on {}: the guard raised them to the baseline",
+                            servable.version,
+                            baseline.label(),
+                            items.join(", ")
+                        ),
+                        1024,
+                    )
+                    .into_owned(),
+                }
+            });
+            if let Some(incident) = &incident {
+                self.record_incident(county, Some(servable.version), incident);
+            }
             return Answer {
                 evaluation,
                 version: Some(servable.version),
-                incident: None,
+                incident,
             };
         } else {
             Fault {
@@ -615,10 +723,11 @@ impl App {
         as_of: Date,
         f: impl FnOnce(&crate::population::Context<'_>) -> Result<T, crate::api::ApiError>,
     ) -> Result<T, crate::api::ApiError> {
-        let baseline = self
-            .catalogues
+        let snapshot = self.snapshot();
+        let catalogues = &snapshot.catalogues;
+        let baseline = catalogues
             .register
-            .baseline_for(&self.catalogues.library, county, as_of)
+            .baseline_for(&catalogues.library, county, as_of)
             .map_err(|e| {
                 crate::api::ApiError::new(
                     axum::http::StatusCode::CONFLICT,
@@ -627,7 +736,6 @@ impl App {
                     Some("as_of"),
                 )
             })?;
-        let snapshot = self.snapshot();
         let date = as_of.to_string();
         let served = snapshot.counties.get(county).and_then(|s| {
             crate::store::in_force(&s.activations, &date)
@@ -787,37 +895,22 @@ fn prove_blocking(
     if d.county_code != county {
         return rejected(format!(
             "the component describes itself as the plugin of {}, but was uploaded for {}",
-            app.catalogues.register.label(&d.county_code),
-            app.catalogues.register.label(county)
+            app.files.register.label(&d.county_code),
+            app.files.register.label(county)
         ));
     }
-    let register = &app.catalogues.register;
+    let catalogues = app.catalogues();
+    let register = &catalogues.register;
     if let Err(e) = register.check_named_baseline(county, &d.baseline) {
         return rejected(e.to_string());
     }
-    let baseline = match register.baseline_for(&app.catalogues.library, county, today()) {
+    let baseline = match register.baseline_for(&catalogues.library, county, today()) {
         Ok(c) => c,
         Err(e) => return rejected(e.to_string()),
     };
-    let options = crate::verify::Options {
-        fuel_per_person: app.runtime.limits().fuel_per_evaluation,
-        threads: app.proof_threads.max(1),
-        ..crate::verify::Options::default()
-    };
-    let report = |done: usize, total: usize| {
-        let percent = done * 100 / total.max(1);
-        progress.send_if_modified(|p| {
-            if *p == percent {
-                false
-            } else {
-                *p = percent;
-                true
-            }
-        });
-    };
-    let proof = match crate::verify::verify(&plugin, baseline, &options, &report) {
+    let proof = match run_proof(app, &plugin, baseline, progress) {
         Ok(p) => p,
-        Err(e) => return rejected(e.to_string()),
+        Err(e) => return rejected(e),
     };
     let report_json = serde_json::to_value(&proof.report).ok();
     let passed = proof.report.passed && proof.table.is_some();
@@ -838,6 +931,33 @@ fn prove_blocking(
         },
         ms: started.elapsed().as_millis() as i64,
     }
+}
+
+/// The full-domain proof of a loaded component against an edition, with
+/// the server's budgets and threads; progress in percent.
+pub(crate) fn run_proof(
+    app: &App,
+    plugin: &crate::runtime::Plugin,
+    baseline: &Catalogue,
+    progress: &tokio::sync::watch::Sender<usize>,
+) -> Result<crate::verify::Proof, String> {
+    let options = crate::verify::Options {
+        fuel_per_person: app.runtime.limits().fuel_per_evaluation,
+        threads: app.proof_threads.max(1),
+        ..crate::verify::Options::default()
+    };
+    let report = |done: usize, total: usize| {
+        let percent = done * 100 / total.max(1);
+        progress.send_if_modified(|p| {
+            if *p == percent {
+                false
+            } else {
+                *p = percent;
+                true
+            }
+        });
+    };
+    crate::verify::verify(plugin, baseline, &options, &report).map_err(|e| e.to_string())
 }
 
 /// Runs the server until Ctrl-C or SIGTERM; finishes the requests in

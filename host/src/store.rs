@@ -22,6 +22,7 @@
 //! write lock on SQLite).
 
 pub mod audit;
+pub mod editions;
 
 use crate::register::Register;
 use serde::Serialize;
@@ -31,6 +32,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 pub use audit::{AuditBreak, AuditRecord, NewRecord};
+pub use editions::{PublishedEdition, Reproof, ReproofOutcome, ReproofStatus};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -763,21 +765,7 @@ impl Store {
             return Ok(());
         };
         if let Some(table) = &verdict.table {
-            let known = sqlx::query("SELECT 1 AS one FROM answer_tables WHERE digest = $1")
-                .bind(table.digest())
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-            if !known {
-                sqlx::query("INSERT INTO answer_tables (digest, plugin_digest, baseline_digest, bytes, created_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(table.digest())
-                    .bind(table.plugin_digest())
-                    .bind(table.baseline_digest())
-                    .bind(table.encoded().to_vec())
-                    .bind(at.clone())
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            editions::insert_table(&mut tx, table, &at).await?;
         }
         let report = verdict.report.as_ref().map(|r| r.to_string());
         sqlx::query(

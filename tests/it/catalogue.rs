@@ -466,3 +466,67 @@ fn eval_shows_content_standard_funding_and_department_under_the_item() {
             .starts_with("邵阳行动方案：")
     );
 }
+
+#[test]
+fn publishing_an_edition_ends_the_one_before_and_keeps_the_order() {
+    let lib = Library::load_dir(&root().join("catalogues")).unwrap();
+    let text = std::fs::read_to_string(root().join("catalogues/ningbo-2023.toml")).unwrap();
+    let next = |edition: &str, from: &str| {
+        let t = text
+            .replacen("edition = \"2023\"", &format!("edition = \"{edition}\""), 1)
+            .replacen(
+                "effective-from = 2023-01-01",
+                &format!("effective-from = {from}"),
+                1,
+            );
+        qingdan::catalogue::Catalogue::parse(&t, Path::new("ningbo-next.toml")).unwrap()
+    };
+    let old = lib.in_force("330200", date(2026, 1, 1)).unwrap().clone();
+    let published = lib.publish(next("2030", "2030-01-01"), None).unwrap();
+    let ended = published
+        .catalogues()
+        .iter()
+        .find(|c| c.digest == old.digest)
+        .unwrap();
+    assert_eq!(
+        ended.effective_to,
+        Some(date(2029, 12, 31)),
+        "ended the day before"
+    );
+    assert_eq!(
+        published
+            .in_force("330200", date(2029, 12, 31))
+            .unwrap()
+            .edition,
+        "2023"
+    );
+    assert_eq!(
+        published
+            .in_force("330200", date(2030, 1, 1))
+            .unwrap()
+            .edition,
+        "2030"
+    );
+    assert_eq!(
+        ended.digest, old.digest,
+        "the text, and so the digest, is unchanged"
+    );
+    // The original library is untouched.
+    assert_eq!(
+        lib.in_force("330200", date(2030, 1, 1)).unwrap().digest,
+        old.digest
+    );
+
+    let refused = |lib: &Library, c, first| lib.publish(c, first).unwrap_err().to_string();
+    let e = refused(&published, next("2029", "2029-06-01"), None);
+    assert!(
+        e.contains("ningbo-next.toml:") && e.contains("must begin after"),
+        "{e}"
+    );
+    let e = refused(&published, next("2030", "2031-01-01"), None);
+    assert!(e.contains("already has an edition named 2030"), "{e}");
+    let e = refused(&lib, next("2030", "2030-01-01"), Some(date(2031, 1, 1)));
+    assert!(e.contains("too early") && e.contains("2031-01-01"), "{e}");
+    let e = refused(&lib, old.clone(), None);
+    assert!(e.contains("already edition 2023"), "{e}");
+}

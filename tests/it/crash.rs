@@ -237,3 +237,133 @@ fn kill_9_mid_proof_mid_upload_and_mid_approval_leaves_consistent_state() {
     assert!(out.contains("records"), "{out}");
     kill9(&mut p);
 }
+
+fn post(base: &str, path: &str, token: &str, content_type: &str, body: &[u8]) -> (u16, Value) {
+    let mut r = agent()
+        .post(format!("{base}{path}"))
+        .header("Authorization", format!("Bearer {token}"))
+        .content_type(content_type)
+        .send(body)
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Waits until no re-proof of `digest` is queued; the edition.
+fn settled(base: &str, token: &str, digest: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let e = get(base, &format!("/v1/editions/{digest}"), token);
+        if e["reproofs"]
+            .as_array()
+            .is_some_and(|r| r.iter().all(|x| x["status"] != "queued"))
+        {
+            return e;
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "{e}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn kill_9_mid_publication_and_mid_reproof_leaves_consistent_state() {
+    use super::editions::ningbo_edition;
+    let data = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("crash-publish-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let county = token(&data, "county", "330282", "慈溪");
+    let reviewer = token(&data, "reviewer", "330200", "审核");
+    let admin = token(&data, "admin", "330200", "宁波市 IT");
+    let mut p = serve(&data);
+    let v = upload(&p.base, &county, &std::fs::read(plugins::CIXI).unwrap());
+    assert_eq!(v["status"], "validating", "{v}");
+    assert_eq!(
+        wait_verdict(&p.base, &county, 1)["status"],
+        "pending-review"
+    );
+    let (status, e) = post(
+        &p.base,
+        "/v1/counties/330282/plugins/1/approve",
+        &reviewer,
+        "application/json",
+        json!({"comment": "ok", "effective_from": today()})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(status, 200, "{e}");
+
+    // Killed around a publication (each a day later than the one before):
+    // after the restart the edition is there with all its re-proofs,
+    // which finish, or it is not there at all.
+    let mut day = qingdan::server::today().tomorrow().unwrap();
+    for delay_ms in [0u64, 2, 10, 40] {
+        let text = ningbo_edition(&format!("2027-{delay_ms}"), &day.to_string(), 8000);
+        let base = p.base.clone();
+        let admin2 = admin.clone();
+        let sender = std::thread::spawn(move || {
+            let _ = agent()
+                .post(format!("{base}/v1/editions"))
+                .header("Authorization", format!("Bearer {admin2}"))
+                .content_type("application/toml")
+                .send(text.as_bytes());
+        });
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        kill9(&mut p);
+        let _ = sender.join();
+        p = serve(&data);
+        let list = get(&p.base, "/v1/editions", &admin);
+        let published = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["edition"] == format!("2027-{delay_ms}").as_str())
+            .cloned();
+        if let Some(e) = published {
+            let digest = e["digest"].as_str().unwrap();
+            let edition = settled(&p.base, &admin, digest);
+            let reproofs = edition["reproofs"].as_array().unwrap();
+            assert_eq!(reproofs.len(), 1, "{edition}");
+            assert_eq!(reproofs[0]["status"], "passed", "{edition}");
+        }
+        audit_whole(&data);
+        day = day.tomorrow().unwrap();
+    }
+
+    // Killed in the middle of a re-proof: resumed at the restart.
+    let text = ningbo_edition("2028", &day.to_string(), 8000);
+    let (status, e) = post(
+        &p.base,
+        "/v1/editions",
+        &admin,
+        "application/toml",
+        text.as_bytes(),
+    );
+    assert_eq!(status, 201, "{e}");
+    assert_eq!(e["reproofs"][0]["status"], "queued", "{e}");
+    let digest = e["digest"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(300));
+    kill9(&mut p);
+    let mut p = serve(&data);
+    let edition = settled(&p.base, &admin, &digest);
+    assert_eq!(
+        edition["reproofs"][0]["status"], "passed",
+        "resumed: {edition}"
+    );
+    let (status, a) = post(
+        &p.base,
+        "/v1/counties/330282/evaluate",
+        &reviewer,
+        "application/json",
+        json!({"person": {"age": 85, "hukou": "local", "ability": "severe", "assistance": "dibao", "disability": "none"}, "as_of": day.to_string()}).to_string().as_bytes(),
+    );
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(a["baseline_edition"], "宁波市 330200 2028", "{a}");
+    assert_eq!(a["plugin_version"], 1, "{a}");
+    assert!(a["incident"].is_null(), "{a}");
+    audit_whole(&data);
+    kill9(&mut p);
+}

@@ -8,6 +8,7 @@ mod catalogue;
 mod cli;
 mod contract;
 mod crash;
+mod editions;
 mod guests;
 mod population;
 mod proof;

@@ -734,6 +734,8 @@ fn the_openapi_document_matches_the_router() {
         ("get", "/v1/audit/verify"),
         ("get", "/v1/counties/{code}/plugins"),
         ("get", "/v1/counties/{code}/plugins/{version}"),
+        ("get", "/v1/editions"),
+        ("get", "/v1/editions/{digest}"),
         ("post", "/v1/counties/{code}/evaluate"),
         ("post", "/v1/counties/{code}/impact"),
         ("post", "/v1/counties/{code}/persons"),
@@ -743,6 +745,7 @@ fn the_openapi_document_matches_the_router() {
         ("post", "/v1/counties/{code}/plugins/{version}/suspend"),
         ("post", "/v1/counties/{code}/replay"),
         ("post", "/v1/counties/{code}/rollback"),
+        ("post", "/v1/editions"),
         ("post", "/v1/tokens"),
     ];
     let expected: Vec<(String, String)> = expected

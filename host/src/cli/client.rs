@@ -1,5 +1,6 @@
-//! `qingdan upload` and `qingdan status`: the county team's side of the
-//! server, so the whole path works without curl.
+//! `qingdan upload` and `qingdan status`, the county team's side of the
+//! server, and `qingdan publish`, the city's: the whole path works without
+//! curl.
 
 use super::{EXIT_FAIL, EXIT_INVALID};
 use clap::Args;
@@ -30,6 +31,23 @@ pub struct UploadArgs {
     pub server: ServerArgs,
     /// Return once the server accepted the upload, without waiting for the
     /// verdict.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Print the server's JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `qingdan publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The catalogue file of the new edition (its `effective-from` is the
+    /// day it takes force: tomorrow at the earliest).
+    pub edition: PathBuf,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Return once the edition is published, without waiting for the
+    /// re-proofs of the county plugins under it.
     #[arg(long)]
     pub no_wait: bool,
     /// Print the server's JSON.
@@ -86,21 +104,25 @@ impl Client {
         Ok((status, value))
     }
 
+    fn bearer(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
     fn get(&self, path: &str) -> Result<(u16, Value), String> {
         Client::answer(
             self.agent
                 .get(format!("{}{path}", self.base))
-                .header("Authorization", format!("Bearer {}", self.token))
+                .header("Authorization", self.bearer())
                 .call(),
         )
     }
 
-    fn post_wasm(&self, path: &str, bytes: &[u8]) -> Result<(u16, Value), String> {
+    fn post(&self, path: &str, content_type: &str, bytes: &[u8]) -> Result<(u16, Value), String> {
         Client::answer(
             self.agent
                 .post(format!("{}{path}", self.base))
-                .header("Authorization", format!("Bearer {}", self.token))
-                .content_type("application/wasm")
+                .header("Authorization", self.bearer())
+                .content_type(content_type)
                 .send(bytes),
         )
     }
@@ -173,7 +195,11 @@ pub fn run_upload(args: UploadArgs) -> anyhow::Result<u8> {
     };
     let client = Client::new(&args.server);
     let county = &args.county;
-    let (status, body) = match client.post_wasm(&format!("/v1/counties/{county}/plugins"), &bytes) {
+    let (status, body) = match client.post(
+        &format!("/v1/counties/{county}/plugins"),
+        "application/wasm",
+        &bytes,
+    ) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("error: {e}");
@@ -275,4 +301,143 @@ pub fn run_status(args: StatusArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(0)
+}
+
+fn reproof_line(r: &Value) -> String {
+    let mut line = format!(
+        "  {} version {}: {}",
+        text(r, "county"),
+        text(r, "version"),
+        text(r, "status")
+    );
+    if !r["error"].is_null() {
+        line.push_str(&format!(" ({})", text(r, "error")));
+    }
+    for item in r["below"].as_array().into_iter().flatten() {
+        line.push_str(&format!(
+            "\n    {} ({}): {} persons get less",
+            text(item, "item"),
+            text(item, "name"),
+            text(item, "persons")
+        ));
+        if let Some(first) = item["counterexamples"].as_array().and_then(|c| c.first()) {
+            line.push_str(&format!(
+                "; e.g. person {}: the edition gives {}, the county {}",
+                crate::text::cap(&first["person"].to_string(), 300),
+                crate::text::cap(&first["baseline"].to_string(), 200),
+                crate::text::cap(&first["county"].to_string(), 200)
+            ));
+        }
+    }
+    line
+}
+
+/// Runs `qingdan publish`: exit 0 when the edition is published and every
+/// county plugin under it passed its re-proof, 1 when one falls below it
+/// (or could not be proven), 2 when the publication was refused.
+pub fn run_publish(args: PublishArgs) -> anyhow::Result<u8> {
+    let bytes = match std::fs::read(&args.edition) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.edition.display());
+            return Ok(EXIT_INVALID);
+        }
+    };
+    let name = args
+        .edition
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "edition.toml".into());
+    let mut query = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            query.push(char::from(b));
+        } else {
+            query.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let client = Client::new(&args.server);
+    let (status, body) = match client.post(
+        &format!("/v1/editions?file_name={query}"),
+        "application/toml",
+        &bytes,
+    ) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_INVALID);
+        }
+    };
+    if status >= 400 {
+        eprintln!("error: {}", error_line(status, &body));
+        return Ok(EXIT_INVALID);
+    }
+    eprintln!(
+        "published {} edition {} ({}), in force from {}",
+        text(&body, "code"),
+        text(&body, "edition"),
+        text(&body, "digest"),
+        text(&body, "effective_from")
+    );
+    for e in body["ended"].as_array().into_iter().flatten() {
+        eprintln!(
+            "  {} now ends {}",
+            text(e, "edition"),
+            text(e, "effective_to")
+        );
+    }
+    let digest = text(&body, "digest");
+    let mut current = body;
+    let started = Instant::now();
+    let pending = |v: &Value| {
+        v["reproofs"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|x| x["status"].as_str() == Some("queued")))
+    };
+    let mut shown = usize::MAX;
+    while !args.no_wait && pending(&current) {
+        let left = current["reproofs"].as_array().map_or(0, |r| {
+            r.iter()
+                .filter(|x| x["status"].as_str() == Some("queued"))
+                .count()
+        });
+        if left != shown {
+            eprintln!("  re-proving the county plugins under it: {left} to go");
+            shown = left;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        if started.elapsed() > Duration::from_secs(3600) {
+            eprintln!(
+                "re-proofs still running after an hour; GET /v1/editions/{digest} shows them later"
+            );
+            break;
+        }
+        match client.get(&format!("/v1/editions/{digest}")) {
+            Ok((200, v)) => current = v,
+            Ok((status, v)) => {
+                eprintln!("error: {}", error_line(status, &v));
+                return Ok(EXIT_INVALID);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(EXIT_INVALID);
+            }
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&current)?);
+    } else {
+        let reproofs = current["reproofs"].as_array().cloned().unwrap_or_default();
+        if reproofs.is_empty() {
+            println!("no county plugin is in force under this list");
+        }
+        for r in &reproofs {
+            println!("{}", reproof_line(r));
+        }
+    }
+    let bad = current["reproofs"].as_array().is_some_and(|r| {
+        r.iter()
+            .any(|x| matches!(x["status"].as_str(), Some("below" | "failed")))
+    });
+    Ok(if bad { EXIT_FAIL } else { 0 })
 }

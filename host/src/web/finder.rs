@@ -109,7 +109,7 @@ pub async fn page(
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.as_str())
     };
-    let register = &app.catalogues.register;
+    let register = app.register();
     let county = get("county").unwrap_or_default().to_string();
     let today = crate::server::today();
     let mut error = None;

@@ -31,8 +31,9 @@ struct IndexPage {
 
 /// `GET /`: every jurisdiction with a list, and the counties under it.
 pub async fn index(State(app): State<AppState>, viewer: Viewer) -> Result<Response, PageError> {
-    let library = &app.catalogues.library;
-    let register = &app.catalogues.register;
+    let catalogues = app.catalogues();
+    let library = &catalogues.library;
+    let register = app.register();
     let mut places: Vec<Place> = Vec::new();
     for c in library.catalogues() {
         let code = &c.jurisdiction.code;
@@ -220,8 +221,9 @@ pub async fn list(
     Path(code): Path<String>,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, PageError> {
-    let library = &app.catalogues.library;
-    let register = &app.catalogues.register;
+    let catalogues = app.catalogues();
+    let library = &catalogues.library;
+    let register = app.register();
     let today = crate::server::today();
     let mut own: Vec<&Catalogue> = library
         .catalogues()

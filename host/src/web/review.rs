@@ -75,7 +75,8 @@ pub async fn overview(State(app): State<AppState>, viewer: Viewer) -> Result<Res
             "县（市、区）总览供审核人与管理员使用。",
         ));
     }
-    let register = &app.catalogues.register;
+    let register = app.register();
+    let catalogues = app.catalogues();
     let today = crate::server::today();
     let today_text = today.to_string();
     let snapshot = app.snapshot();
@@ -89,7 +90,7 @@ pub async fn overview(State(app): State<AppState>, viewer: Viewer) -> Result<Res
         let active = crate::store::in_force(&activations, &today_text).map(|a| a.version);
         let latest = versions.iter().max_by_key(|v| v.version);
         let baseline = register
-            .baseline_for(&app.catalogues.library, &entry.code, today)
+            .baseline_for(&catalogues.library, &entry.code, today)
             .ok();
         let (status, class) = match (active, latest) {
             (Some(a), _) => {
@@ -313,10 +314,11 @@ pub async fn page(
         app.progress_of(&code, v.version)
             .unwrap_or_else(|| v.progress.clone())
     });
+    let catalogues = app.catalogues();
     let catalogue = v
         .baseline_digest
         .as_deref()
-        .and_then(|d| app.catalogues.by_digest(d));
+        .and_then(|d| catalogues.by_digest(d));
     let table = match &v.table_digest {
         Some(d) => app.table(d).await.map_err(|e| PageError::internal(&e))?,
         None => None,
@@ -375,7 +377,7 @@ pub async fn page(
             Err(e) => (false, e.message().to_string()),
         }
     };
-    let county = app.catalogues.register.label(&code);
+    let county = app.register().label(&code);
     let print = query.print.is_some();
     let mut chrome = viewer.chrome(format!("{county} 第 {} 版 备案审查", v.version), "counties");
     chrome.refresh = shown == Shown::Validating;

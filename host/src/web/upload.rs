@@ -50,7 +50,7 @@ pub async fn form(State(app): State<AppState>, viewer: Viewer) -> Result<Respons
             "上传供县级团队（及管理员）使用。",
         ));
     }
-    let register = &app.catalogues.register;
+    let register = app.register();
     let counties: Vec<Choice> = register
         .entries()
         .iter()
