@@ -30,6 +30,10 @@ struct Proofs {
     seconds: f64,
 }
 
+/// The latest re-proof result per (county, edition), and the count and
+/// time of re-proofs per result.
+type Reproofs = (BTreeMap<(String, String), String>, BTreeMap<String, Proofs>);
+
 /// The counters of one server process.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -40,7 +44,7 @@ pub struct Metrics {
     publications: Mutex<BTreeMap<String, u64>>,
     /// The latest re-proof result per (county, edition), and the count of
     /// re-proofs per result.
-    reproofs: Mutex<(BTreeMap<(String, String), String>, BTreeMap<String, Proofs>)>,
+    reproofs: Mutex<Reproofs>,
 }
 
 /// One county's counters since the process started.
