@@ -99,13 +99,14 @@ fn get(base: &str, path: &str, token: &str) -> Value {
 }
 
 fn upload(base: &str, token: &str, bytes: &[u8]) -> Value {
-    let mut r = agent()
-        .post(format!("{base}/v1/counties/330282/plugins"))
-        .header("Authorization", format!("Bearer {token}"))
-        .content_type("application/wasm")
-        .send(bytes)
-        .unwrap();
-    serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+    post(
+        base,
+        "/v1/counties/330282/plugins",
+        token,
+        "application/wasm",
+        bytes,
+    )
+    .1
 }
 
 fn wait_verdict(base: &str, token: &str, version: i64) -> Value {

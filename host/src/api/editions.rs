@@ -222,13 +222,13 @@ pub(super) async fn publish(
             "a file name is a plain name ending in .toml, at most 200 bytes, without slashes or control characters",
         ));
     }
-    // Parsed here first for the scope check: an admin publishes the lists
+    // Parsed here, for the scope check too: an admin publishes the lists
     // of the jurisdictions under its scope.
     let provisional = query
         .file_name
         .clone()
         .unwrap_or_else(|| "edition.toml".into());
-    let parsed = Catalogue::parse(text, std::path::Path::new(&provisional))
+    let mut parsed = Catalogue::parse(text, std::path::Path::new(&provisional))
         .map_err(|e| publish_error(PublishError::Invalid(e)))?;
     let code = parsed.jurisdiction.code.clone();
     if !caller.0.covers(app.register(), &code) {
@@ -238,11 +238,11 @@ pub(super) async fn publish(
             app.register().label(&code)
         )));
     }
-    let file_name = query
-        .file_name
-        .unwrap_or_else(|| format!("{code}-{}.toml", parsed.edition));
+    if query.file_name.is_none() {
+        parsed.path = format!("{code}-{}.toml", parsed.edition).into();
+    }
     let publication = app
-        .publish(text, &file_name, &caller.0.actor())
+        .publish(parsed, text, &caller.0.actor())
         .await
         .map_err(publish_error)?;
     let reproofs = app

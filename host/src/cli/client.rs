@@ -128,6 +128,57 @@ impl Client {
     }
 }
 
+/// How to wait for a change on the server.
+struct Wait {
+    /// How often to look.
+    every: Duration,
+    /// When to give up waiting (the answer so far is then shown).
+    limit: Duration,
+    /// What to say then.
+    late: String,
+}
+
+impl Client {
+    /// Reads `path` again until `pending` says it is done (returns `None`),
+    /// printing each new progress text `pending` gives; starts from
+    /// `first`. `Err` is the exit code of a failed request (already
+    /// reported).
+    fn wait(
+        &self,
+        path: &str,
+        first: Value,
+        wait: &Wait,
+        pending: impl Fn(&Value) -> Option<String>,
+    ) -> Result<Value, u8> {
+        let started = Instant::now();
+        let mut current = first;
+        let mut shown = String::new();
+        while let Some(progress) = pending(&current) {
+            if progress != shown {
+                eprintln!("  {progress}");
+                shown = progress;
+            }
+            std::thread::sleep(wait.every);
+            if started.elapsed() > wait.limit {
+                eprintln!("{}", wait.late);
+                break;
+            }
+            match self.get(path) {
+                Ok((200, v)) => current = v,
+                Ok((status, v)) => {
+                    eprintln!("error: {}", error_line(status, &v));
+                    return Err(EXIT_INVALID);
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Err(EXIT_INVALID);
+                }
+            }
+        }
+        Ok(current)
+    }
+}
+
 fn error_line(status: u16, body: &Value) -> String {
     let e = &body["error"];
     match (e["message"].as_str(), e["field"].as_str()) {
@@ -217,34 +268,25 @@ pub fn run_upload(args: UploadArgs) -> anyhow::Result<u8> {
         );
     }
     let version = body["version"].as_i64().unwrap_or(0);
-    let mut current = body;
-    let started = Instant::now();
-    let mut shown = String::new();
-    while !args.no_wait && current["status"].as_str() == Some("validating") {
-        let progress = text(&current, "progress");
-        if progress != shown {
-            eprintln!("  {progress}");
-            shown = progress;
+    let current = if args.no_wait {
+        body
+    } else {
+        let waited = client.wait(
+            &format!("/v1/counties/{county}/plugins/{version}"),
+            body,
+            &Wait {
+                every: Duration::from_millis(250),
+                limit: Duration::from_secs(900),
+                late: "still validating after 15 minutes; `qingdan status` shows the verdict later"
+                    .into(),
+            },
+            |v| (v["status"].as_str() == Some("validating")).then(|| text(v, "progress")),
+        );
+        match waited {
+            Ok(v) => v,
+            Err(code) => return Ok(code),
         }
-        std::thread::sleep(Duration::from_millis(250));
-        if started.elapsed() > Duration::from_secs(900) {
-            eprintln!(
-                "still validating after 15 minutes; `qingdan status` shows the verdict later"
-            );
-            break;
-        }
-        match client.get(&format!("/v1/counties/{county}/plugins/{version}")) {
-            Ok((200, v)) => current = v,
-            Ok((status, v)) => {
-                eprintln!("error: {}", error_line(status, &v));
-                return Ok(EXIT_INVALID);
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(EXIT_INVALID);
-            }
-        }
-    }
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&current)?);
     } else {
@@ -387,43 +429,33 @@ pub fn run_publish(args: PublishArgs) -> anyhow::Result<u8> {
         );
     }
     let digest = text(&body, "digest");
-    let mut current = body;
-    let started = Instant::now();
-    let pending = |v: &Value| {
-        v["reproofs"]
-            .as_array()
-            .is_some_and(|r| r.iter().any(|x| x["status"].as_str() == Some("queued")))
+    let current = if args.no_wait {
+        body
+    } else {
+        let waited = client.wait(
+            &format!("/v1/editions/{digest}"),
+            body,
+            &Wait {
+                every: Duration::from_millis(500),
+                limit: Duration::from_secs(3600),
+                late: format!(
+                    "re-proofs still running after an hour; GET /v1/editions/{digest} shows them later"
+                ),
+            },
+            |v| {
+                let left = v["reproofs"].as_array().map_or(0, |r| {
+                    r.iter()
+                        .filter(|x| x["status"].as_str() == Some("queued"))
+                        .count()
+                });
+                (left > 0).then(|| format!("re-proving the county plugins under it: {left} to go"))
+            },
+        );
+        match waited {
+            Ok(v) => v,
+            Err(code) => return Ok(code),
+        }
     };
-    let mut shown = usize::MAX;
-    while !args.no_wait && pending(&current) {
-        let left = current["reproofs"].as_array().map_or(0, |r| {
-            r.iter()
-                .filter(|x| x["status"].as_str() == Some("queued"))
-                .count()
-        });
-        if left != shown {
-            eprintln!("  re-proving the county plugins under it: {left} to go");
-            shown = left;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-        if started.elapsed() > Duration::from_secs(3600) {
-            eprintln!(
-                "re-proofs still running after an hour; GET /v1/editions/{digest} shows them later"
-            );
-            break;
-        }
-        match client.get(&format!("/v1/editions/{digest}")) {
-            Ok((200, v)) => current = v,
-            Ok((status, v)) => {
-                eprintln!("error: {}", error_line(status, &v));
-                return Ok(EXIT_INVALID);
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(EXIT_INVALID);
-            }
-        }
-    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&current)?);
     } else {

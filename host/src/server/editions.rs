@@ -70,16 +70,21 @@ pub struct Publication {
 }
 
 impl App {
-    /// Publishes a baseline edition (see the module docs); `file_name`
-    /// names it in errors and in the edition history.
+    /// Publishes a baseline edition (see the module docs): `new` is
+    /// `text` parsed; its path's file name names it in errors and in the
+    /// edition history.
     pub async fn publish(
         self: &Arc<Self>,
+        new: Catalogue,
         text: &str,
-        file_name: &str,
         publisher: &str,
     ) -> Result<Publication, PublishError> {
-        let new = Catalogue::parse(text, std::path::Path::new(file_name))
-            .map_err(PublishError::Invalid)?;
+        let file_name = new
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let file_name = file_name.as_str();
         let tomorrow = super::today().tomorrow().ok();
         // One publication at a time, and never while the snapshot is being
         // rebuilt: the check and the store see the same editions.
