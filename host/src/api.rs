@@ -10,6 +10,9 @@
 //! | approve, reject | reviewer of an ancestor of the county, never the uploader |
 //! | suspend, rollback | reviewer, admin |
 //! | evaluate, replay | any role |
+//! | impact, impact runs, name list (persons) | admin, county (its own), reviewer, caseworker |
+//! | publish an edition | admin (its scope covering the list's jurisdiction) |
+//! | edition history | anyone, no token; one edition with its re-proofs: any role |
 //! | tokens | admin (within its scope) |
 //! | audit | admin, reviewer |
 //!
@@ -24,6 +27,8 @@
 
 mod editions;
 mod errors;
+mod population;
+pub use population::{MAX_IMPACT_BYTES, MAX_POPULATION_BYTES, PopulationQuery, Runs};
 
 use crate::evaluate::{Clamp, Status};
 use crate::model::{Benefit, Category, Person};
@@ -74,8 +79,11 @@ pub fn parts(app: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
         .routes(routes!(rollback))
         .routes(routes!(evaluate))
         .routes(routes!(replay))
-        .routes(routes!(impact))
-        .routes(routes!(name_list))
+        .routes(routes!(population::impact))
+        .routes(routes!(population::name_list))
+        .routes(routes!(population::create_run))
+        .routes(routes!(population::get_run))
+        .routes(routes!(population::upload_run))
         .routes(routes!(audit_records))
         .routes(routes!(audit_verify))
         .routes(routes!(editions::publish, editions::list))
@@ -1273,172 +1281,6 @@ async fn replay(
         incident: None,
     };
     Ok(Json(response(&code, answer)))
-}
-
-// ----- population runs -----
-
-/// Largest population file accepted over HTTP (about 4 million rows; the
-/// command line reads files of any size).
-pub const MAX_POPULATION_BYTES: usize = 256 * 1024 * 1024;
-
-/// Options of a population run.
-#[derive(Debug, Default, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PopulationQuery {
-    /// The date (YYYY-MM-DD); default today (UTC+8).
-    pub as_of: Option<String>,
-    /// Only this item in a name list (repeatable).
-    pub item: Vec<String>,
-}
-
-fn population_query(raw: Option<&str>) -> Result<(Date, Vec<String>), ApiError> {
-    let mut as_of = None;
-    let mut items = Vec::new();
-    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("as_of", d)) => {
-                as_of =
-                    Some(d.parse::<Date>().map_err(|e| {
-                        field_error("as_of", &format!("not a date (YYYY-MM-DD): {e}"))
-                    })?);
-            }
-            Some(("item", key))
-                if !key.is_empty()
-                    && key
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
-            {
-                items.push(key.to_string());
-            }
-            Some(("item", _)) => {
-                return Err(field_error(
-                    "item",
-                    "an item key (lower-case letters, digits and -)",
-                ));
-            }
-            _ => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "unknown_field",
-                    "the query parameters are as_of and item",
-                    Some(pair.split('=').next().unwrap_or(pair)),
-                ));
-            }
-        }
-    }
-    Ok((as_of.unwrap_or_else(crate::server::today), items))
-}
-
-/// Reads a population upload (CSV or NDJSON) after the checks.
-async fn population_body(
-    app: &App,
-    code: &str,
-    caller: Result<Caller, ApiError>,
-    headers: &HeaderMap,
-    request: Request,
-    query_ok: bool,
-) -> Result<axum::body::Bytes, ApiError> {
-    if !query_ok {
-        // The query's error is the answer (after authentication's); read
-        // the body away first.
-        errors::drain(request.into_body()).await;
-        return caller.map(|_| axum::body::Bytes::new());
-    }
-    let checked = caller.and_then(|caller| {
-        county_of(app, code)?;
-        caller.require(
-            app,
-            &[Role::Admin, Role::County, Role::Reviewer, Role::Caseworker],
-            code,
-            "run populations",
-        )?;
-        errors::require_content_types(
-            headers,
-            &["text/csv", "application/x-ndjson", "application/jsonl"],
-        )
-    });
-    if let Err(e) = checked {
-        errors::drain(request.into_body()).await;
-        return Err(e);
-    }
-    errors::read_body(request, MAX_POPULATION_BYTES).await
-}
-
-/// Runs the county's list in force over a population file (CSV or NDJSON):
-/// beneficiaries and monthly cost per item under the baseline and the
-/// county list. Served from the answer table; identifiers are ignored.
-#[utoipa::path(post, path = "/v1/counties/{code}/impact", tag = "population",
-    params(("code" = String, Path, description = "county code"), PopulationQuery),
-    request_body(content = String, content_type = "text/csv"),
-    responses((status = 200, description = "the impact report (qingdan.impact/1)", body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
-async fn impact(
-    State(app): State<AppState>,
-    Path(code): Path<String>,
-    RawQuery(raw): RawQuery,
-    caller: Result<Caller, ApiError>,
-    headers: HeaderMap,
-    request: Request,
-) -> Result<Json<crate::population::Impact>, ApiError> {
-    let query = population_query(raw.as_deref());
-    // At most POPULATION_RUNS bodies are held in memory; others wait
-    // before reading theirs.
-    let _permit = app
-        .populations
-        .acquire()
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    let bytes = population_body(&app, &code, caller, &headers, request, query.is_ok()).await?;
-    let (as_of, _) = query?;
-    let app2 = Arc::clone(&app);
-    tokio::task::spawn_blocking(move || {
-        app2.with_population(&code, as_of, |ctx| {
-            let (counts, _) = crate::population::count(ctx, &bytes, app2.proof_threads)
-                .map_err(|e| field_error("body", &e.to_string()))?;
-            Ok(crate::population::impact(ctx, &counts))
-        })
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))?
-    .map(Json)
-}
-
-/// The name list (服务找人): every entitlement of every person of a
-/// population file, as CSV with the file's identifier columns; `?item=`
-/// keeps only some items.
-#[utoipa::path(post, path = "/v1/counties/{code}/persons", tag = "population",
-    params(("code" = String, Path, description = "county code"), PopulationQuery),
-    request_body(content = String, content_type = "text/csv"),
-    responses((status = 200, description = "CSV: identifiers, item, name, tag, benefit, monthly_fen, reason", content_type = "text/csv"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
-async fn name_list(
-    State(app): State<AppState>,
-    Path(code): Path<String>,
-    RawQuery(raw): RawQuery,
-    caller: Result<Caller, ApiError>,
-    headers: HeaderMap,
-    request: Request,
-) -> Result<Response, ApiError> {
-    let query = population_query(raw.as_deref());
-    // At most POPULATION_RUNS bodies are held in memory; others wait
-    // before reading theirs.
-    let _permit = app
-        .populations
-        .acquire()
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
-    let bytes = population_body(&app, &code, caller, &headers, request, query.is_ok()).await?;
-    let (as_of, items) = query?;
-    let app2 = Arc::clone(&app);
-    let csv = tokio::task::spawn_blocking(move || {
-        app2.with_population(&code, as_of, |ctx| {
-            let mut out = Vec::new();
-            crate::population::write_name_list(ctx, &bytes, &items, &mut out)
-                .map_err(|e| field_error("body", &e.to_string()))?;
-            Ok(out)
-        })
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))??;
-    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
 }
 
 // ----- audit -----

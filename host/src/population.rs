@@ -15,6 +15,18 @@
 //! ([`crate::evaluate::evaluate`]). Large files are cut at line breaks and
 //! counted on every core.
 //!
+//! # Streamed
+//!
+//! A [`Counter`] takes a file in pieces as it arrives (an upload, a file
+//! read in blocks) and counts whole lines each time
+//! [`COUNT_PIECE_BYTES`] have gathered, so a run over a file of any size
+//! holds a few megabytes of it; [`count`] is a counter fed the whole file
+//! at once. Row numbers are the file's wherever the pieces are cut: each
+//! thread numbers its rows from zero, and the numbers are moved once the
+//! line counts before them are known. Only the impact is streamed; the
+//! name list and the reconciliation read the whole file (they need every
+//! row's identifiers).
+//!
 //! # Files
 //!
 //! CSV with a header row, or NDJSON (one JSON object per line). The person
@@ -86,6 +98,9 @@ pub enum PopulationError {
         /// Row number (1 = header).
         row: u64,
     },
+    /// The CSV header row has no line break within its limit.
+    #[error("the header row is longer than {0} bytes")]
+    HeaderTooLong(usize),
 }
 
 /// A malformed row.
@@ -379,16 +394,19 @@ impl Format {
 }
 
 /// Counts the rows of `body` (whole lines), the first of which is row
-/// `first_row`, into `counts`.
-fn count_lines(
+/// `first_row`, into `counts`; returns the line breaks passed (how far the
+/// row numbers moved).
+fn count_rows(
     ctx: &Context<'_>,
     format: Format,
     columns: Option<&Columns>,
     body: &[u8],
     first_row: u64,
     counts: &mut Counts,
-) {
+) -> u64 {
+    let mut lines = 0u64;
     for (current, line) in (first_row..).zip(body.split(|b| *b == b'\n')) {
+        lines += 1;
         let Ok(text) = std::str::from_utf8(line) else {
             counts.rows += 1;
             counts.error(current, "row".into(), "not UTF-8 text".into());
@@ -411,6 +429,8 @@ fn count_lines(
             Err((field, message)) => counts.error(current, field, message),
         }
     }
+    // `split` yields one piece more than there are line breaks.
+    lines.saturating_sub(1)
 }
 
 /// The person of one CSV row.
@@ -482,69 +502,251 @@ fn json_person(text: &str) -> Result<(Person, String), (String, String)> {
 }
 
 /// Reads a whole population file (CSV or NDJSON) and counts it on
-/// `threads` threads.
+/// `threads` threads (a [`Counter`] fed the whole file at once).
 pub fn count(
     ctx: &Context<'_>,
     bytes: &[u8],
     threads: usize,
 ) -> Result<(Counts, Format), PopulationError> {
-    let format = Format::sniff(bytes);
-    let (columns, body, first_row) = match format {
-        Format::Csv => {
-            let end = bytes
-                .iter()
-                .position(|b| *b == b'\n')
-                .unwrap_or(bytes.len());
-            if end == 0 && bytes.is_empty() {
-                return Err(PopulationError::Empty);
+    let mut counter = Counter::new(ctx, threads);
+    counter.feed(bytes)?;
+    counter.finish()
+}
+
+/// Bytes a [`Counter`] gathers before counting them (whole lines, cut
+/// into one piece per thread): large enough that starting the threads is
+/// nothing beside the counting, small enough that a run over a file of any
+/// size holds little of it in memory.
+pub const COUNT_PIECE_BYTES: usize = 8 << 20;
+
+/// Below this many bytes a piece is counted on the calling thread alone.
+const ONE_THREAD_BYTES: usize = 256 << 10;
+
+/// The longest CSV header row accepted.
+pub const MAX_HEADER_BYTES: usize = 64 << 10;
+
+/// How far a run has come, for progress reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// Bytes received so far.
+    pub bytes: u64,
+    /// Rows counted so far (the header not counted; rows still gathered
+    /// in the current piece not yet).
+    pub rows: u64,
+    /// Malformed rows among them.
+    pub malformed: u64,
+}
+
+/// Counts a population file fed in pieces as it arrives (a streamed
+/// upload, a file read in blocks): memory stays at about
+/// [`COUNT_PIECE_BYTES`] whatever the file's size, and the result is the
+/// one [`count`] gives for the whole file at once (the same rows, numbers
+/// and errors; tested).
+pub struct Counter<'c, 'a> {
+    ctx: &'c Context<'a>,
+    threads: usize,
+    /// The format and the CSV columns, once the start of the file is read.
+    started: Option<(Format, Option<Columns>)>,
+    /// Bytes received and not yet counted (an incomplete last line, or
+    /// less than a piece).
+    pending: Vec<u8>,
+    /// The row number of the first line in `pending`.
+    next_row: u64,
+    total: Counts,
+    bytes: u64,
+}
+
+impl<'c, 'a> Counter<'c, 'a> {
+    /// A counter for `ctx`, counting on `threads` threads.
+    pub fn new(ctx: &'c Context<'a>, threads: usize) -> Counter<'c, 'a> {
+        Counter {
+            ctx,
+            threads: threads.max(1),
+            started: None,
+            pending: Vec::new(),
+            next_row: 1,
+            total: Counts::default(),
+            bytes: 0,
+        }
+    }
+
+    /// How far the run has come.
+    pub fn progress(&self) -> Progress {
+        Progress {
+            bytes: self.bytes,
+            rows: self.total.rows,
+            malformed: self.total.error_count,
+        }
+    }
+
+    /// Takes the next bytes of the file; counts whole lines once a piece
+    /// is gathered. Fails only on a file that cannot be read at all (its
+    /// header).
+    pub fn feed(&mut self, data: &[u8]) -> Result<(), PopulationError> {
+        self.bytes += data.len() as u64;
+        let mut data = data;
+        if self.started.is_none() {
+            if self.pending.is_empty() {
+                match self.start(data, false)? {
+                    Some(used) => data = &data[used..],
+                    None => {
+                        self.pending.extend_from_slice(data);
+                        return Ok(());
+                    }
+                }
+            } else {
+                let mut head = std::mem::take(&mut self.pending);
+                head.extend_from_slice(data);
+                if !data.contains(&b'\n') && head.len() < MAX_HEADER_BYTES {
+                    // Still no line: nothing new to decide on (so a header
+                    // sent a byte at a time is not scanned again each time).
+                    self.pending = head;
+                    return Ok(());
+                }
+                let used = self.start(&head, false)?;
+                head.drain(..used.unwrap_or(0));
+                self.pending = head;
+                if used.is_none() {
+                    return Ok(());
+                }
+                data = &[];
             }
-            let header = std::str::from_utf8(&bytes[..end])
-                .map_err(|_| PopulationError::NotText { row: 1 })?;
-            let columns = Columns::from_header(header)?;
-            (Some(columns), &bytes[(end + 1).min(bytes.len())..], 2)
         }
-        Format::Ndjson => (None, bytes, 1),
-    };
-    // Cut at line breaks into one chunk per thread.
-    let threads = threads.max(1);
-    let mut cuts = vec![0usize];
-    for t in 1..threads {
-        let mut at = body.len() * t / threads;
-        while at < body.len() && body[at] != b'\n' {
-            at += 1;
+        if self.pending.is_empty() && data.len() >= COUNT_PIECE_BYTES {
+            // A large block (a whole file): counted in place, not copied.
+            let last = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            self.count_lines(&data[..last]);
+            self.pending.extend_from_slice(&data[last..]);
+            return Ok(());
         }
-        cuts.push((at + 1).min(body.len()));
+        self.pending.extend_from_slice(data);
+        if self.pending.len() >= COUNT_PIECE_BYTES {
+            let last = self
+                .pending
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
+            let pending = std::mem::take(&mut self.pending);
+            self.count_lines(&pending[..last]);
+            self.pending = pending;
+            self.pending.drain(..last);
+        }
+        Ok(())
     }
-    cuts.push(body.len());
-    let chunks: Vec<&[u8]> = cuts.windows(2).map(|w| &body[w[0]..w[1]]).collect();
-    let mut first_rows = Vec::with_capacity(chunks.len());
-    let mut row = first_row;
-    for c in &chunks {
-        first_rows.push(row);
-        row += c.iter().filter(|b| **b == b'\n').count() as u64;
+
+    /// Counts what is left and returns the counts (malformed rows in row
+    /// order) and the file's format.
+    pub fn finish(mut self) -> Result<(Counts, Format), PopulationError> {
+        let mut pending = std::mem::take(&mut self.pending);
+        if self.started.is_none() {
+            let used = self.start(&pending, true)?.unwrap_or(pending.len());
+            pending.drain(..used);
+        }
+        self.count_lines(&pending);
+        let format = self.started.as_ref().map_or(Format::Csv, |s| s.0);
+        let mut total = self.total;
+        total.errors.sort_by_key(|e| e.row);
+        total.errors.truncate(MAX_LISTED_ERRORS);
+        Ok((total, format))
     }
-    let results: Vec<Counts> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .zip(first_rows.iter())
-            .map(|(chunk, first)| {
-                let columns = columns.as_ref();
-                scope.spawn(move || {
-                    let mut counts = Counts::default();
-                    count_lines(ctx, format, columns, chunk, *first, &mut counts);
-                    counts
+
+    /// Reads the start of the file from `head`: its format (the first
+    /// byte that is not white space) and, for CSV, the header row. Returns
+    /// the bytes used (the header row and its line break), or `None` while
+    /// more bytes are needed to tell.
+    fn start(&mut self, head: &[u8], at_end: bool) -> Result<Option<usize>, PopulationError> {
+        let decided = head.iter().any(|b| !b.is_ascii_whitespace())
+            || at_end
+            || head.len() >= MAX_HEADER_BYTES;
+        if !decided {
+            return Ok(None);
+        }
+        match Format::sniff(head) {
+            Format::Ndjson => {
+                self.started = Some((Format::Ndjson, None));
+                self.next_row = 1;
+                Ok(Some(0))
+            }
+            Format::Csv => {
+                let end = match head.iter().position(|b| *b == b'\n') {
+                    Some(end) => end,
+                    None if at_end => head.len(),
+                    None if head.len() > MAX_HEADER_BYTES => {
+                        return Err(PopulationError::HeaderTooLong(MAX_HEADER_BYTES));
+                    }
+                    None => return Ok(None),
+                };
+                if head.is_empty() {
+                    return Err(PopulationError::Empty);
+                }
+                if end > MAX_HEADER_BYTES {
+                    return Err(PopulationError::HeaderTooLong(MAX_HEADER_BYTES));
+                }
+                let header = std::str::from_utf8(&head[..end])
+                    .map_err(|_| PopulationError::NotText { row: 1 })?;
+                let columns = Columns::from_header(header)?;
+                self.started = Some((Format::Csv, Some(columns)));
+                self.next_row = 2;
+                Ok(Some((end + 1).min(head.len())))
+            }
+        }
+    }
+
+    /// Counts whole lines (the last may lack its line break only at the
+    /// end of the file) on the counter's threads.
+    fn count_lines(&mut self, body: &[u8]) {
+        let Some((format, columns)) = &self.started else {
+            return;
+        };
+        if body.is_empty() {
+            return;
+        }
+        let threads = if body.len() < ONE_THREAD_BYTES {
+            1
+        } else {
+            self.threads
+        };
+        // Cut at line breaks into one chunk per thread.
+        let mut cuts = vec![0usize];
+        for t in 1..threads {
+            let mut at = body.len() * t / threads;
+            while at < body.len() && body[at] != b'\n' {
+                at += 1;
+            }
+            cuts.push((at + 1).min(body.len()));
+        }
+        cuts.push(body.len());
+        let chunks: Vec<&[u8]> = cuts.windows(2).map(|w| &body[w[0]..w[1]]).collect();
+        let ctx = self.ctx;
+        let (format, columns) = (*format, columns.as_ref());
+        if chunks.len() == 1 {
+            let lines = count_rows(ctx, format, columns, body, self.next_row, &mut self.total);
+            self.next_row += lines;
+            return;
+        }
+        // Each thread numbers its rows from 0; the numbers are moved to
+        // the file's once every chunk's line count is known.
+        let results: Vec<(Counts, u64)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .iter()
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        let mut counts = Counts::default();
+                        let lines = count_rows(ctx, format, columns, chunk, 0, &mut counts);
+                        (counts, lines)
+                    })
                 })
-            })
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
-    let mut total = Counts::default();
-    for c in results {
-        total.merge(c);
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        for (mut counts, lines) in results {
+            for e in &mut counts.errors {
+                e.row += self.next_row;
+            }
+            self.next_row += lines;
+            self.total.merge(counts);
+        }
     }
-    total.errors.sort_by_key(|e| e.row);
-    total.errors.truncate(MAX_LISTED_ERRORS);
-    Ok((total, format))
 }
 
 /// One item's figures under one list.

@@ -187,8 +187,10 @@ pub struct Incident {
     pub message: String,
 }
 
-/// Population runs served at once over HTTP: each holds its file in
-/// memory (up to [`crate::api::MAX_POPULATION_BYTES`]).
+/// Population runs served at once over HTTP: a name list holds its file in
+/// memory (up to [`crate::api::MAX_POPULATION_BYTES`]); an impact is
+/// counted as it arrives and holds a few pieces of
+/// [`crate::population::COUNT_PIECE_BYTES`].
 pub const POPULATION_RUNS: usize = 2;
 
 /// Bytes of served answer bodies kept in memory (64 MiB).
@@ -275,6 +277,8 @@ pub struct App {
     proofs: tokio::sync::Semaphore,
     /// Population runs at once over HTTP ([`POPULATION_RUNS`]).
     pub populations: tokio::sync::Semaphore,
+    /// The impact runs of this process, followed through the API.
+    pub runs: crate::api::Runs,
     incidents: tokio::sync::mpsc::Sender<(String, Option<i64>, Incident)>,
     progress: Mutex<HashMap<(String, i64), String>>,
     answers: Mutex<AnswerCache>,
@@ -335,6 +339,7 @@ impl App {
             tokens: Mutex::new(HashMap::new()),
             proofs: tokio::sync::Semaphore::new(1),
             populations: tokio::sync::Semaphore::new(POPULATION_RUNS),
+            runs: crate::api::Runs::default(),
             incidents,
             progress: Mutex::new(HashMap::new()),
             answers: Mutex::new(AnswerCache::default()),

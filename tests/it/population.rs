@@ -147,6 +147,89 @@ fn the_impact_by_pairs_is_the_impact_person_by_person() {
     assert_eq!(j.items, impact.items);
 }
 
+/// A file fed to a [`population::Counter`] in pieces of any size — one
+/// byte, a prime number of bytes, blocks larger than a counting piece —
+/// gives exactly what counting it whole gives: the same rows, the same
+/// malformed rows with the same row numbers, the same impact.
+#[test]
+fn a_file_counted_as_it_arrives_is_counted_as_a_whole() {
+    let library = Library::load_dir(&root().join("catalogues")).unwrap();
+    let as_of = "2024-06-01".parse().unwrap();
+    let catalogue = library.in_force("330200", as_of).unwrap();
+    let served = served_cixi(&library);
+    let ctx = Context::new(catalogue, Some(&served), as_of);
+    // More than a counting piece (8 MiB), with malformed rows on both
+    // sides of the piece boundaries and a last line without a line break.
+    let (csv, _) = population(140_000);
+    let mut lines: Vec<&str> = csv.lines().collect();
+    lines[3] = "P2,59,local,intact,none,none,,false,false";
+    lines[70_001] = "P70000,80,nowhere,intact,none,none,,false,false";
+    lines[139_990] = "P139989,80,local";
+    let csv = lines.join("\n");
+    assert!(csv.len() > population::COUNT_PIECE_BYTES);
+    let (whole, _) = population::count(&ctx, csv.as_bytes(), 2).unwrap();
+    assert_eq!(whole.error_count, 3);
+    assert_eq!(
+        whole.errors.iter().map(|e| e.row).collect::<Vec<_>>(),
+        [4, 70_002, 139_991]
+    );
+    let expected = population::impact(&ctx, &whole);
+    for piece in [65_521, 3 << 20, 9 << 20, csv.len()] {
+        let mut counter = population::Counter::new(&ctx, 2);
+        let mut fed = 0u64;
+        for chunk in csv.as_bytes().chunks(piece) {
+            counter.feed(chunk).unwrap();
+            fed += chunk.len() as u64;
+            assert_eq!(counter.progress().bytes, fed);
+        }
+        let (c, _) = counter.finish().unwrap();
+        assert_eq!(
+            (c.rows, c.persons, c.error_count),
+            (whole.rows, whole.persons, 3)
+        );
+        assert_eq!(c.errors, whole.errors, "pieces of {piece} bytes");
+        assert_eq!(
+            population::impact(&ctx, &c),
+            expected,
+            "pieces of {piece} bytes"
+        );
+    }
+    // Byte by byte, a small file (CSV, then NDJSON) with a header split
+    // anywhere.
+    let small: String = csv.lines().take(40).collect::<Vec<_>>().join("\n");
+    let (whole, _) = population::count(&ctx, small.as_bytes(), 1).unwrap();
+    let mut counter = population::Counter::new(&ctx, 1);
+    for b in small.as_bytes() {
+        counter.feed(std::slice::from_ref(b)).unwrap();
+    }
+    let (c, format) = counter.finish().unwrap();
+    assert_eq!(format, population::Format::Csv);
+    assert_eq!(
+        (c.rows, c.errors.clone()),
+        (whole.rows, whole.errors.clone())
+    );
+    assert_eq!(
+        population::impact(&ctx, &c),
+        population::impact(&ctx, &whole)
+    );
+    let ndjson = "\n  {\"age\":80,\"hukou\":\"local\",\"ability\":\"severe\",\"assistance\":\"dibao\",\"disability\":\"none\",\"id\":\"A\"}\n{\"age\":7}\n";
+    let mut counter = population::Counter::new(&ctx, 1);
+    for b in ndjson.as_bytes() {
+        counter.feed(std::slice::from_ref(b)).unwrap();
+    }
+    let (c, format) = counter.finish().unwrap();
+    assert_eq!(format, population::Format::Ndjson);
+    assert_eq!((c.rows, c.persons), (2, 1));
+    assert_eq!(c.errors[0].row, 3);
+    // A header that never ends is refused, not gathered forever.
+    let mut counter = population::Counter::new(&ctx, 1);
+    let long = vec![b'a'; population::MAX_HEADER_BYTES + 1];
+    assert_eq!(
+        counter.feed(&long).unwrap_err(),
+        population::PopulationError::HeaderTooLong(population::MAX_HEADER_BYTES)
+    );
+}
+
 #[test]
 fn a_header_without_a_person_column_is_refused_naming_it() {
     let library = Library::load_dir(&root().join("catalogues")).unwrap();
@@ -338,4 +421,146 @@ fn the_impact_api_serves_the_version_in_force() {
         names.lines().skip(1).all(|l| l.contains(",bathing,")),
         "{names}"
     );
+
+    // The same file as an impact run, followed while it arrives.
+    let (status, run) = s.post_json(
+        "/v1/counties/330282/impact-runs",
+        Some(&reviewer),
+        &serde_json::json!({}),
+    );
+    assert_eq!(status, 201, "{run}");
+    assert_eq!(run["state"], "waiting");
+    let id = run["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 32);
+    let upload = run["links"]["population"].as_str().unwrap().to_string();
+    assert_eq!(upload, format!("/v1/impact-runs/{id}/population"));
+    // Half the file, then a look at the run from another connection
+    // while the upload is still open, then the rest.
+    let half = csv.len() / 2;
+    let mut reader = Halves {
+        first: csv.as_bytes()[..half].to_vec(),
+        rest: csv.as_bytes()[half..].to_vec(),
+        seen: None,
+        look: Box::new({
+            let base = s.base.clone();
+            let token = reviewer.clone();
+            let id = id.clone();
+            move || {
+                let started = std::time::Instant::now();
+                loop {
+                    let mut r = ureq::get(format!("{base}/v1/impact-runs/{id}"))
+                        .header("Authorization", format!("Bearer {token}"))
+                        .call()
+                        .unwrap();
+                    let v: serde_json::Value =
+                        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+                    if v["bytes_received"].as_u64().unwrap() >= half as u64
+                        || started.elapsed() > std::time::Duration::from_secs(20)
+                    {
+                        return v;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            }
+        }),
+    };
+    let (status, done) = s.put_reader(&upload, Some(&reviewer), "text/csv", &mut reader);
+    assert_eq!(status, 200, "{done}");
+    let during = reader.seen.take().unwrap();
+    assert_eq!(during["state"], "counting", "{during}");
+    assert!(
+        during["bytes_received"].as_u64().unwrap() >= half as u64,
+        "{during}"
+    );
+    assert!(during["impact"].is_null());
+    assert_eq!(done["state"], "done");
+    assert_eq!(done["rows"], 5_000);
+    assert_eq!(done["bytes_received"], csv.len());
+    assert_eq!(
+        done["impact"], impact,
+        "a run's report is the one-shot route's"
+    );
+    assert!(done["links"]["population"].is_null());
+    let (status, again) = s.get(&format!("/v1/impact-runs/{id}"), Some(&reviewer));
+    assert_eq!((status, &again["impact"]), (200, &impact));
+    // One population per run.
+    let (status, e) = s.put_raw(&upload, Some(&reviewer), "text/csv", csv.as_bytes());
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (409, Some("wrong_state"))
+    );
+    // Another county's team does not see it; an unknown id is unknown.
+    let haishu = s.token(Role::County, "330203", "海曙");
+    let (status, e) = s.get(&format!("/v1/impact-runs/{id}"), Some(&haishu));
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (404, Some("unknown_run"))
+    );
+    let (status, _) = s.get("/v1/impact-runs/00", Some(&reviewer));
+    assert_eq!(status, 404);
+    let (status, _) = s.get(&format!("/v1/impact-runs/{id}"), None);
+    assert_eq!(status, 401);
+    // A file that cannot be read fails the run, which says why.
+    let (_, run) = s.post_json(
+        "/v1/counties/330282/impact-runs?as_of=2024-06-01",
+        Some(&county),
+        &serde_json::json!({}),
+    );
+    assert_eq!(run["as_of"], "2024-06-01");
+    let upload = run["links"]["population"].as_str().unwrap();
+    let (status, e) = s.put_raw(upload, Some(&county), "text/csv", b"id,age\nA,80\n");
+    assert_eq!(
+        (status, e["error"]["field"].as_str()),
+        (400, Some("body")),
+        "{e}"
+    );
+    let (_, failed) = s.get(
+        &format!("/v1/impact-runs/{}", run["id"].as_str().unwrap()),
+        Some(&county),
+    );
+    assert_eq!(failed["state"], "failed");
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("hukou"),
+        "{failed}"
+    );
+    let (status, e) = s.post_json(
+        "/v1/counties/330282/impact-runs?as_of=1999-01-01",
+        Some(&county),
+        &serde_json::json!({}),
+    );
+    assert_eq!(
+        (status, e["error"]["field"].as_str()),
+        (409, Some("as_of")),
+        "{e}"
+    );
+}
+
+/// A request body sent in two halves, with a look at the server in
+/// between (while the request is still open).
+struct Halves {
+    first: Vec<u8>,
+    rest: Vec<u8>,
+    seen: Option<serde_json::Value>,
+    look: Box<dyn Fn() -> serde_json::Value>,
+}
+
+impl std::io::Read for Halves {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.first.is_empty() {
+            let n = buf.len().min(self.first.len());
+            buf[..n].copy_from_slice(&self.first[..n]);
+            self.first.drain(..n);
+            return Ok(n);
+        }
+        if self.seen.is_none() {
+            self.seen = Some((self.look)());
+        }
+        let n = buf.len().min(self.rest.len());
+        buf[..n].copy_from_slice(&self.rest[..n]);
+        self.rest.drain(..n);
+        Ok(n)
+    }
 }

@@ -70,6 +70,11 @@ impl ApiError {
     pub fn message(&self) -> &str {
         &self.body.error.message
     }
+
+    /// The error's code, message and field.
+    pub fn detail(&self) -> &ErrorDetail {
+        &self.body.error
+    }
 }
 
 impl IntoResponse for ApiError {

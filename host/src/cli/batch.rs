@@ -196,24 +196,15 @@ pub fn run(args: BatchArgs) -> anyhow::Result<u8> {
         None => None,
     };
     let ctx = Context::new(baseline, served.as_ref(), as_of);
-    let bytes = std::fs::read(&args.population)
-        .with_context(|| format!("reading {}", args.population.display()))?;
-    let tty = std::io::stderr().is_terminal();
-    if tty {
-        eprintln!(
-            "counting {} ({} bytes)…",
-            args.population.display(),
-            bytes.len()
-        );
-    }
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
     });
+    let tty = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
-    let (counts, _) = match population::count(&ctx, &bytes, threads) {
-        Ok(x) => x,
+    let counts = match count_file(&ctx, &args.population, threads, tty)? {
+        Ok(counts) => counts,
         Err(e) => {
             eprintln!("error: {}: {e}", args.population.display());
             return Ok(EXIT_INVALID);
@@ -222,6 +213,14 @@ pub fn run(args: BatchArgs) -> anyhow::Result<u8> {
     let impact = population::impact(&ctx, &counts);
     let elapsed = started.elapsed();
     let mut json = serde_json::json!({"impact": impact});
+    // The name list and the reconciliation need every row's identifiers:
+    // the file is read whole for them (the impact alone is streamed).
+    let bytes = if args.persons.is_some() || args.receipts.is_some() {
+        std::fs::read(&args.population)
+            .with_context(|| format!("reading {}", args.population.display()))?
+    } else {
+        Vec::new()
+    };
     if let Some(out) = &args.persons {
         let file =
             std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
@@ -261,11 +260,58 @@ pub fn run(args: BatchArgs) -> anyhow::Result<u8> {
     }
     if tty {
         eprintln!(
-            "{} rows in {:.3} s ({:.1} M rows/s)",
+            "\r{} rows in {:.3} s ({:.1} M rows/s)\x1b[K",
             counts.rows,
             elapsed.as_secs_f64(),
             counts.rows as f64 / elapsed.as_secs_f64().max(1e-9) / 1e6
         );
     }
     Ok(0)
+}
+
+/// How often the progress line on a terminal is redrawn.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Counts a population file read in blocks (memory stays at a piece of
+/// the file whatever its size), with a progress line on a terminal.
+/// The outer error is reading the file; the inner, a file that cannot be
+/// counted at all.
+fn count_file(
+    ctx: &Context<'_>,
+    path: &std::path::Path,
+    threads: usize,
+    tty: bool,
+) -> anyhow::Result<Result<population::Counts, population::PopulationError>> {
+    use std::io::Read as _;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut counter = population::Counter::new(ctx, threads);
+    let mut block = vec![0u8; population::COUNT_PIECE_BYTES];
+    let started = std::time::Instant::now();
+    let mut shown = started;
+    loop {
+        let n = file
+            .read(&mut block)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        if let Err(e) = counter.feed(&block[..n]) {
+            return Ok(Err(e));
+        }
+        if tty && shown.elapsed() >= PROGRESS_EVERY {
+            shown = std::time::Instant::now();
+            let p = counter.progress();
+            let rate = p.rows as f64 / started.elapsed().as_secs_f64().max(1e-9) / 1e6;
+            eprint!(
+                "\r{:5.1} % of {} bytes: {} rows ({} malformed), {rate:.1} M rows/s\x1b[K",
+                p.bytes as f64 * 100.0 / size.max(1) as f64,
+                size,
+                p.rows,
+                p.malformed,
+            );
+        }
+    }
+    Ok(counter.finish().map(|(counts, _)| counts))
 }
