@@ -282,27 +282,14 @@ fn count_file(
     threads: usize,
     tty: bool,
 ) -> anyhow::Result<Result<population::Counts, population::PopulationError>> {
-    use std::io::Read as _;
     let mut file =
         std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut counter = population::Counter::new(ctx, threads);
-    let mut block = vec![0u8; population::COUNT_PIECE_BYTES];
     let started = std::time::Instant::now();
     let mut shown = started;
-    loop {
-        let n = file
-            .read(&mut block)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        if let Err(e) = counter.feed(&block[..n]) {
-            return Ok(Err(e));
-        }
+    let mut show = |p: population::Progress| {
         if tty && shown.elapsed() >= PROGRESS_EVERY {
             shown = std::time::Instant::now();
-            let p = counter.progress();
             let rate = p.rows as f64 / started.elapsed().as_secs_f64().max(1e-9) / 1e6;
             eprint!(
                 "\r{:5.1} % of {} bytes: {} rows ({} malformed), {rate:.1} M rows/s\x1b[K",
@@ -312,6 +299,8 @@ fn count_file(
                 p.malformed,
             );
         }
-    }
-    Ok(counter.finish().map(|(counts, _)| counts))
+    };
+    let counted = population::count_reader(ctx, &mut file, threads, &mut show)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(counted.map(|(counts, _)| counts))
 }
