@@ -92,13 +92,17 @@ use std::time::{Duration, Instant};
 /// Version of the report's JSON schema; bumped on any incompatible change.
 pub const REPORT_SCHEMA: &str = "qingdan.verify-report/2";
 
-/// Default fuel budget of one proof, both passes together: 117 G, that is
-/// 50,000 fuel per person per pass on average. The Rust example plugins use
-/// 3–5 % of it (3.8–5.5 G for both passes, about 1,800 fuel per person in
-/// the first pass's batches of 8,192, more in the second's smaller ones); a component
+/// Default fuel budget of one proof, both passes together: 468 G, that is
+/// 200,000 fuel per person per pass on average. The Rust example plugins use
+/// about 1 % of it (3.8–5.5 G for both passes, about 1,800 fuel per person in
+/// the first pass's batches of 8,192, more in the second's smaller ones); the
+/// interpreted examples (Python, JavaScript: `plugins/README.md`) use a
+/// seventh to an eighth of it, leaving room for richer rules; a component
 /// that burns its per-call allowance on every person, or grows its memory
-/// on every call (memory growth is charged as fuel), runs out of it.
-pub const DEFAULT_FUEL_BUDGET: u64 = 2 * DOMAIN_SIZE as u64 * 50_000;
+/// on every call (memory growth is charged as fuel), runs out of it. At the
+/// 3–4 G fuel a second the project machine's two cores run, the budget is
+/// spent in about as long as the wall-clock budget allows.
+pub const DEFAULT_FUEL_BUDGET: u64 = 2 * DOMAIN_SIZE as u64 * 200_000;
 
 /// Default wall-clock budget of one proof: 120 s, the backstop for what fuel
 /// does not count. The example plugins need well under a second.
