@@ -223,48 +223,125 @@ fn every_fixture_is_documented() {
     }
 }
 
-/// `qingdan new` writes a crate that builds, as it is, into a component
-/// that imports nothing and exports the county interface. Builds the SDK
-/// from scratch in a target directory of its own, so it takes a while.
+/// The SDK is self-contained: `cargo package -p qingdan-sdk` makes a crate
+/// that, unpacked outside the repository, is what `qingdan new --sdk`
+/// points a county team's plugin at; that plugin builds, as generated, into
+/// a component that imports nothing, exports the county interface and
+/// passes the floor proof. (The package is not verified by `cargo package`
+/// itself: building the new plugin against it is the verification, so the
+/// SDK is built once, not twice.)
 #[test]
-fn qingdan_new_output_builds_into_a_reference_component() {
+fn qingdan_new_output_builds_against_the_packaged_sdk_outside_the_repository() {
     let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("qingdan-new");
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch).unwrap();
-    let dir = scratch.join("mycounty");
-    let args = qingdan::cli::new::NewArgs {
-        name: "my-county".into(),
-        dir: Some(dir.clone()),
-        sdk: None,
-        county_code: Some("330282".into()),
-        county_name: Some("慈溪市".into()),
-        // The register's choice: 慈溪市's parent, 宁波市.
-        baseline: None,
-    };
-    qingdan::cli::new::create(&args).unwrap();
-
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(&cargo);
-    command
+    // The same toolchain as this test: the rustc beside this cargo (the
+    // folders below are outside the repository, so its rust-toolchain.toml
+    // does not apply there), and none of the outer build's settings.
+    let cargo_command = || {
+        let mut command = Command::new(&cargo);
+        let rustc = Path::new(&cargo).with_file_name("rustc");
+        if rustc.is_file() {
+            command.env("RUSTC", rustc);
+        }
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_") && name != "CARGO_HOME" && !name.starts_with("CARGO_NET_")
+            {
+                command.env_remove(&*name);
+            }
+        }
+        command.env_remove("RUSTFLAGS");
+        command
+    };
+
+    let package = cargo_command()
+        .arg("package")
+        .arg("--manifest-path")
+        .arg(root.join("plugins/Cargo.toml"))
+        .args([
+            "-p",
+            "qingdan-sdk",
+            "--no-verify",
+            "--allow-dirty",
+            "--quiet",
+        ])
+        .arg("--target-dir")
+        .arg(scratch.join("package"))
+        .output()
+        .unwrap();
+    assert!(
+        package.status.success(),
+        "cargo package -p qingdan-sdk failed:\n{}",
+        String::from_utf8_lossy(&package.stderr)
+    );
+    let crate_file = std::fs::read_dir(scratch.join("package/package"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "crate"))
+        .expect("cargo package wrote no .crate");
+
+    // Really outside the repository: under the system's temporary folder.
+    let outside = std::env::temp_dir().join(format!("qingdan-sdk-outside-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&outside);
+    std::fs::create_dir_all(&outside).unwrap();
+    assert!(!outside.starts_with(root.canonicalize().unwrap()));
+    let untar = Command::new("tar")
+        .arg("xzf")
+        .arg(&crate_file)
+        .arg("-C")
+        .arg(&outside)
+        .output()
+        .unwrap();
+    assert!(
+        untar.status.success(),
+        "{}",
+        String::from_utf8_lossy(&untar.stderr)
+    );
+    let sdk = std::fs::read_dir(&outside)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("Cargo.toml").is_file())
+        .expect("the .crate holds no crate folder");
+    assert!(
+        sdk.join("wit/v0.2.0/county.wit").is_file(),
+        "the SDK carries its WIT"
+    );
+
+    let dir = outside.join("mycounty");
+    let new = Command::new(env!("CARGO_BIN_EXE_qingdan"))
+        .args([
+            "new",
+            "my-county",
+            "--county-code",
+            "330282",
+            "--county-name",
+            "慈溪市",
+        ])
+        .arg("--dir")
+        .arg(&dir)
+        .arg("--sdk")
+        .arg(&sdk)
+        .env("QINGDAN_CATALOGUES", root.join("catalogues"))
+        .output()
+        .unwrap();
+    assert!(
+        new.status.success(),
+        "{}",
+        String::from_utf8_lossy(&new.stderr)
+    );
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    assert!(manifest.contains(&*outside.to_string_lossy()), "{manifest}");
+
+    let output = cargo_command()
         .current_dir(&dir)
         .args(["build", "--release", "--quiet"])
         .arg("--target-dir")
-        .arg(scratch.join("target"));
-    // The same toolchain as this test: the rustc beside this cargo (the
-    // scratch folder is outside the repository, so its rust-toolchain.toml
-    // does not apply there).
-    let rustc = Path::new(&cargo).with_file_name("rustc");
-    if rustc.is_file() {
-        command.env("RUSTC", rustc);
-    }
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("CARGO_") && name != "CARGO_HOME" && !name.starts_with("CARGO_NET_") {
-            command.env_remove(&*name);
-        }
-    }
-    command.env_remove("RUSTFLAGS");
-    let output = command.output().unwrap();
+        .arg(scratch.join("target"))
+        .output()
+        .unwrap();
     assert!(
         output.status.success(),
         "cargo build of the new plugin failed:\n{}",
@@ -279,7 +356,6 @@ fn qingdan_new_output_builds_into_a_reference_component() {
     assert_eq!(exports(engine, &component), [TYPES_EXPORT, COUNTY_EXPORT]);
 
     // And it passes the floor proof out of the box, as the README promises.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let check = Command::new(env!("CARGO_BIN_EXE_qingdan"))
         .arg("check")
         .arg(&wasm)
@@ -292,4 +368,5 @@ fn qingdan_new_output_builds_into_a_reference_component() {
     let report = String::from_utf8_lossy(&check.stdout);
     assert_eq!(check.status.code(), Some(0), "{report}");
     assert!(report.contains("PASS"), "{report}");
+    std::fs::remove_dir_all(&outside).unwrap();
 }

@@ -10,6 +10,7 @@ mod contract;
 mod crash;
 mod editions;
 mod guests;
+mod languages;
 mod population;
 mod proof;
 mod runtime;

@@ -1,10 +1,14 @@
-//! `qingdan new NAME`: creates a county plugin crate that builds and passes
-//! the floor proof as it is, for a county team to start from.
+//! `qingdan new NAME`: creates a county plugin that builds and passes the
+//! floor proof as it is, for a county team to start from.
 //!
-//! The crate depends on the guest SDK by path: by default the SDK in the
-//! Qingdan repository this binary was built from, or `--sdk PATH`. Its files
-//! are the templates in `cli/new/`, with the crate's name, county and
-//! baseline filled in.
+//! In Rust (the default, `--lang rust`) the plugin is a crate that depends
+//! on the guest SDK by path: by default the SDK in the Qingdan repository
+//! this binary was built from, or `--sdk PATH`. In Python and JavaScript
+//! (`--lang python|javascript`) the folder is self-contained: the SDK file
+//! (`qingdan.py`, `qingdan.js`) and the WIT of the current contract are
+//! copied in from this binary, with the toolchain's requirements and a
+//! README of the build commands. Its files are the templates in `cli/new/`,
+//! with the plugin's name, county and baseline filled in.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -47,6 +51,37 @@ const LIB_RS: &str = include_str!("new/lib.rs.in");
 const README_MD: &str = include_str!("new/README.md.in");
 const RUST_TOOLCHAIN: &str = include_str!("new/rust-toolchain.toml.in");
 
+/// The current contract, copied into Python and JavaScript plugins (the
+/// Rust SDK carries its own copy).
+const COUNTY_WIT: &str = include_str!("../../../wit/v0.2.0/county.wit");
+
+const PY_APP: &str = include_str!("new/python/app.py.in");
+const PY_TEST: &str = include_str!("new/python/test_app.py.in");
+const PY_README: &str = include_str!("new/python/README.md.in");
+const PY_GITIGNORE: &str = include_str!("new/python/gitignore.in");
+const PY_SDK: &str = include_str!("../../../plugins/python/sdk/qingdan.py");
+const PY_REQUIREMENTS: &str = include_str!("../../../plugins/python/requirements.txt");
+
+const JS_APP: &str = include_str!("new/javascript/app.js.in");
+const JS_TEST: &str = include_str!("new/javascript/app.test.js.in");
+const JS_README: &str = include_str!("new/javascript/README.md.in");
+const JS_GITIGNORE: &str = include_str!("new/javascript/gitignore.in");
+const JS_PACKAGE: &str = include_str!("new/javascript/package.json.in");
+const JS_SDK: &str = include_str!("../../../plugins/javascript/sdk/qingdan.js");
+const JS_COMPONENTIZE: &str = include_str!("../../../plugins/javascript/componentize.mjs");
+
+/// The language a plugin is written in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// A Rust crate built for `wasm32-wasip2` (the reference toolchain).
+    #[default]
+    Rust,
+    /// A Python module built with componentize-py.
+    Python,
+    /// A JavaScript module built with ComponentizeJS.
+    Javascript,
+}
+
 /// Arguments of `qingdan new`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct NewArgs {
@@ -56,8 +91,12 @@ pub struct NewArgs {
     /// Directory to create (must not exist); default `./NAME`.
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Path of the guest SDK (`qingdan-sdk`) the plugin depends on; default
-    /// the SDK of the Qingdan repository this binary was built from.
+    /// The language of the plugin: rust (default), python or javascript.
+    #[arg(long, value_enum, default_value_t = Lang::Rust)]
+    pub lang: Lang,
+    /// Path of the guest SDK (`qingdan-sdk`) a Rust plugin depends on;
+    /// default the SDK of the Qingdan repository this binary was built from.
+    /// (Python and JavaScript plugins get a copy of their SDK file.)
     #[arg(long)]
     pub sdk: Option<PathBuf>,
     /// GB/T 2260 code of the county (six digits, in the jurisdiction
@@ -78,17 +117,28 @@ pub struct NewArgs {
 /// name or code and an existing directory without writing anything.
 pub fn run(args: NewArgs) -> Result<u8> {
     let dir = create(&args)?;
+    let file = args.name.replace('-', "_");
+    let next = match args.lang {
+        Lang::Rust => format!(
+            "cargo build --release, then qingdan check target/wasm32-wasip2/release/{file}.wasm"
+        ),
+        Lang::Python => format!(
+            "pip install -r requirements.txt, componentize-py -d wit -w county-list componentize -p . app -o {file}.wasm, then qingdan check {file}.wasm"
+        ),
+        Lang::Javascript => format!(
+            "npm install, node componentize.mjs app.js wit {file}.wasm, then qingdan check {file}.wasm"
+        ),
+    };
     println!(
-        "Created the county plugin `{}` in {}.\nNext: cd {} && cargo build --release, then qingdan check target/wasm32-wasip2/release/{}.wasm (see README.md).",
+        "Created the county plugin `{}` in {}.\nNext: cd {} && {next} (see README.md).",
         args.name,
         dir.display(),
         dir.display(),
-        args.name.replace('-', "_"),
     );
     Ok(0)
 }
 
-/// Creates the plugin crate and returns its directory.
+/// Creates the plugin and returns its directory.
 pub fn create(args: &NewArgs) -> Result<PathBuf> {
     validate_name(&args.name)?;
     let county_code = args
@@ -118,19 +168,17 @@ pub fn create(args: &NewArgs) -> Result<PathBuf> {
             dir.display()
         );
     }
-    let sdk = match &args.sdk {
-        Some(sdk) => sdk.clone(),
-        None => PathBuf::from(DEFAULT_SDK),
+    let sdk = match args.lang {
+        Lang::Rust => rust_sdk(args.sdk.as_deref())?,
+        Lang::Python | Lang::Javascript => {
+            if args.sdk.is_some() {
+                bail!(
+                    "--sdk is for Rust plugins: a Python or JavaScript plugin gets a copy of its SDK file (nothing was written)"
+                );
+            }
+            PathBuf::new()
+        }
     };
-    let sdk = sdk.canonicalize().with_context(|| {
-        format!(
-            "the SDK is not at {} (give its path with --sdk)",
-            sdk.display()
-        )
-    })?;
-    if !sdk.join("Cargo.toml").is_file() {
-        bail!("{} has no Cargo.toml: not the SDK", sdk.display());
-    }
 
     let values = Values {
         name: args.name.clone(),
@@ -141,21 +189,64 @@ pub fn create(args: &NewArgs) -> Result<PathBuf> {
         county_name,
         baseline,
     };
-    let files = [
-        ("Cargo.toml", CARGO_TOML),
-        (".cargo/config.toml", CONFIG_TOML),
-        (".gitignore", GITIGNORE),
-        ("src/lib.rs", LIB_RS),
-        ("README.md", README_MD),
-        ("rust-toolchain.toml", RUST_TOOLCHAIN),
-    ];
-    std::fs::create_dir_all(dir.join("src"))
-        .and_then(|()| std::fs::create_dir_all(dir.join(".cargo")))
-        .with_context(|| format!("creating {}", dir.display()))?;
-    for (path, template) in files {
-        write(&dir.join(path), &values.fill(template))?;
+    // (path, text, whether it is a template to fill in)
+    let files: &[(&str, &str, bool)] = match args.lang {
+        Lang::Rust => &[
+            ("Cargo.toml", CARGO_TOML, true),
+            (".cargo/config.toml", CONFIG_TOML, true),
+            (".gitignore", GITIGNORE, true),
+            ("src/lib.rs", LIB_RS, true),
+            ("README.md", README_MD, true),
+            ("rust-toolchain.toml", RUST_TOOLCHAIN, true),
+        ],
+        Lang::Python => &[
+            ("app.py", PY_APP, true),
+            ("test_app.py", PY_TEST, true),
+            ("README.md", PY_README, true),
+            (".gitignore", PY_GITIGNORE, true),
+            ("requirements.txt", PY_REQUIREMENTS, false),
+            ("qingdan.py", PY_SDK, false),
+            ("wit/county.wit", COUNTY_WIT, false),
+        ],
+        Lang::Javascript => &[
+            ("app.js", JS_APP, true),
+            ("app.test.js", JS_TEST, true),
+            ("README.md", JS_README, true),
+            (".gitignore", JS_GITIGNORE, true),
+            ("package.json", JS_PACKAGE, true),
+            ("componentize.mjs", JS_COMPONENTIZE, false),
+            ("qingdan.js", JS_SDK, false),
+            ("wit/county.wit", COUNTY_WIT, false),
+        ],
+    };
+    for (path, text, template) in files {
+        let path = dir.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        if *template {
+            write(&path, &values.fill(text))?;
+        } else {
+            write(&path, text)?;
+        }
     }
     Ok(dir)
+}
+
+/// The Rust SDK a crate depends on: `--sdk`, or the repository's.
+fn rust_sdk(sdk: Option<&Path>) -> Result<PathBuf> {
+    let sdk = sdk.map_or_else(|| PathBuf::from(DEFAULT_SDK), Path::to_path_buf);
+    let sdk = sdk.canonicalize().with_context(|| {
+        format!(
+            "the SDK is not at {} (give its path with --sdk)",
+            sdk.display()
+        )
+    })?;
+    if !sdk.join("Cargo.toml").is_file() {
+        bail!("{} has no Cargo.toml: not the SDK", sdk.display());
+    }
+    Ok(sdk)
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
@@ -185,6 +276,10 @@ impl Values {
             .replace("{{county_code_lit}}", &format!("{:?}", self.county_code))
             .replace("{{county_name_lit}}", &format!("{:?}", self.county_name))
             .replace("{{baseline_lit}}", &format!("{:?}", self.baseline))
+            // Python and JavaScript string literals: a JSON string is both.
+            .replace("{{county_code_json}}", &json_string(&self.county_code))
+            .replace("{{county_name_json}}", &json_string(&self.county_name))
+            .replace("{{baseline_json}}", &json_string(&self.baseline))
             .replace("{{county_code}}", &self.county_code)
             .replace("{{county_name}}", &self.county_name)
             .replace("{{baseline}}", &self.baseline)
@@ -244,6 +339,12 @@ fn type_name(name: &str) -> String {
         .collect()
 }
 
+/// A JSON string holding `s`, which is a string literal in Python and
+/// JavaScript too.
+fn json_string(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
 /// A TOML basic string holding `s`.
 fn toml_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -268,6 +369,7 @@ mod tests {
         NewArgs {
             name: name.into(),
             dir: Some(dir.to_path_buf()),
+            lang: Lang::Rust,
             sdk: None,
             county_code: None,
             county_name: None,
@@ -339,6 +441,39 @@ mod tests {
         let err = create(&a).unwrap_err().to_string();
         assert!(err.contains("already exists"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn python_and_javascript_plugins_are_self_contained() {
+        for (lang, app, sdk) in [
+            (Lang::Python, "app.py", "qingdan.py"),
+            (Lang::Javascript, "app.js", "qingdan.js"),
+        ] {
+            let dir = scratch(&format!("{lang:?}"));
+            let mut a = args("my-county", &dir);
+            a.lang = lang;
+            a.county_name = Some("示\"例县".into());
+            create(&a).unwrap();
+            let app = std::fs::read_to_string(dir.join(app)).unwrap();
+            assert!(
+                app.contains(r#"Description("330203", "示\"例县", "330200")"#),
+                "{app}"
+            );
+            assert!(!app.contains("{{"), "{app}");
+            assert_eq!(
+                std::fs::read_to_string(dir.join(sdk)).unwrap(),
+                if lang == Lang::Python { PY_SDK } else { JS_SDK }
+            );
+            assert_eq!(
+                std::fs::read_to_string(dir.join("wit/county.wit")).unwrap(),
+                COUNTY_WIT
+            );
+            a.sdk = Some(dir.clone());
+            std::fs::remove_dir_all(&dir).unwrap();
+            let err = create(&a).unwrap_err().to_string();
+            assert!(err.contains("--sdk is for Rust"), "{err}");
+            assert!(!dir.exists());
+        }
     }
 
     #[test]
