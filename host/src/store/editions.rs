@@ -158,7 +158,7 @@ pub(super) async fn insert_table(
             .bind(table.digest())
             .bind(table.plugin_digest())
             .bind(table.baseline_digest())
-            .bind(table.encoded().to_vec())
+            .bind(table.encoded())
             .bind(at.to_string())
             .execute(&mut **tx)
             .await?;
