@@ -271,8 +271,9 @@ fn tables(name: &str, plugin: &Plugin, catalogue: &Catalogue, options: &Options)
         lines
     });
     let (native, _) = best(5, || native::pass(catalogue, 0..DOMAIN_SIZE));
+    let encoded = table.encoded();
     let (load, _) = best(50, || {
-        AnswerTable::decode(table.encoded(), Some(table.digest()))
+        AnswerTable::decode(&encoded, Some(table.digest()))
             .unwrap_or_else(|e| fail(format!("{name}: {e}")))
     });
     let per = |d: Duration| d.as_nanos() as f64 / DOMAIN_SIZE as f64;
@@ -283,7 +284,7 @@ fn tables(name: &str, plugin: &Plugin, catalogue: &Catalogue, options: &Options)
         t.first_pass_ms,
         t.check_ms,
         t.second_pass_ms,
-        table.encoded().len(),
+        table.size(),
         table.outcomes().len(),
         per(lookup),
         per(native),

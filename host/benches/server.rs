@@ -2,107 +2,29 @@
 //! and 16 connections, beside a bare axum JSON endpoint in the same run
 //! and the same evaluation called in process.
 //!
-//! The load generator is this file's own: one thread per connection, each
-//! a keep-alive HTTP/1.1 connection sending the next request as soon as the
-//! answer is read (closed loop), for a fixed time; every request's latency
-//! is recorded. Client and server share the machine's cores, for both
-//! endpoints alike.
+//! The load generator is `common/load.rs` (shared with `--bench
+//! counties`): one thread per connection, each a keep-alive HTTP/1.1
+//! connection sending the next request as soon as the answer is read
+//! (closed loop), for a fixed time; every request's latency is recorded.
+//! Client and server share the machine's cores, for both endpoints alike.
 //!
 //! `cargo bench -p qingdan --bench server` (`-- --seconds N` to change the
 //! time per measurement, 3 by default).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+#[path = "common/load.rs"]
+mod load;
+
+use load::{load, request};
 use qingdan::server::{App, Config};
 use qingdan::store::Role;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const PERSON: &str =
     r#"{"age":92,"hukou":"local","ability":"severe","assistance":"dibao","disability":"none"}"#;
-
-fn request(path: &str, token: &str, body: &str) -> Vec<u8> {
-    format!(
-        "POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
-/// Reads one response; returns its status.
-fn read_response(reader: &mut BufReader<TcpStream>, body: &mut Vec<u8>) -> u16 {
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let status: u16 = line.split(' ').nth(1).unwrap().parse().unwrap();
-    let mut length = 0usize;
-    loop {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        if line == "\r\n" {
-            break;
-        }
-        if let Some(v) = line
-            .to_ascii_lowercase()
-            .strip_prefix("content-length:")
-            .map(|v| v.trim().to_string())
-        {
-            length = v.parse().unwrap();
-        }
-    }
-    body.resize(length, 0);
-    reader.read_exact(body).unwrap();
-    status
-}
-
-struct Measured {
-    requests: usize,
-    seconds: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-fn load(addr: SocketAddr, request: &[u8], connections: usize, seconds: f64) -> Measured {
-    let deadline = Duration::from_secs_f64(seconds);
-    let started = Instant::now();
-    let threads: Vec<_> = (0..connections)
-        .map(|_| {
-            let request = request.to_vec();
-            std::thread::spawn(move || {
-                let stream = TcpStream::connect(addr).unwrap();
-                stream.set_nodelay(true).unwrap();
-                let mut writer = stream.try_clone().unwrap();
-                let mut reader = BufReader::new(stream);
-                let mut body = Vec::new();
-                let mut latencies = Vec::new();
-                let begin = Instant::now();
-                while begin.elapsed() < deadline {
-                    let t = Instant::now();
-                    writer.write_all(&request).unwrap();
-                    let status = read_response(&mut reader, &mut body);
-                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-                    latencies.push(t.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut all: Vec<Duration> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .collect();
-    let seconds = started.elapsed().as_secs_f64();
-    all.sort();
-    let at = |q: f64| all[((all.len() as f64 - 1.0) * q) as usize];
-    Measured {
-        requests: all.len(),
-        seconds,
-        p50: at(0.50),
-        p99: at(0.99),
-    }
-}
 
 async fn bare(body: axum::body::Bytes) -> axum::Json<serde_json::Value> {
     #[derive(serde::Deserialize)]

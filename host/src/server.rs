@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 use crate::model::Person;
 use crate::register::Register;
 use crate::runtime::{Compiler, Limits, Runtime};
-use crate::store::{Activation, Store, Stored, Verdict, Version};
+use crate::store::{Activation, ServableVersion, Store, Stored, Verdict};
 use crate::table::AnswerTable;
 use jiff::civil::Date;
 
@@ -35,7 +35,7 @@ mod editions;
 pub use editions::{MAX_EDITION_BYTES, Publication, PublishError};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 /// The default address: loopback only.
@@ -193,6 +193,10 @@ pub struct Incident {
 /// [`crate::population::COUNT_PIECE_BYTES`].
 pub const POPULATION_RUNS: usize = 2;
 
+/// Answer tables read from the database in one query when a snapshot is
+/// built (a start-up reads every table in force).
+pub const TABLE_BATCH: usize = 64;
+
 /// Bytes of served answer bodies kept in memory (64 MiB).
 pub const ANSWER_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -272,7 +276,11 @@ pub struct App {
     /// Threads per proof.
     pub proof_threads: usize,
     snapshot: RwLock<Arc<Snapshot>>,
-    tables: Mutex<HashMap<String, Arc<AnswerTable>>>,
+    /// Every answer table in memory, by digest, held by whatever serves it
+    /// (the snapshot, a page being rendered): one copy however many
+    /// versions, counties and snapshots share it, and none once nothing
+    /// holds it.
+    tables: Mutex<HashMap<String, Weak<AnswerTable>>>,
     tokens: Mutex<HashMap<String, (crate::store::Token, Instant)>>,
     proofs: tokio::sync::Semaphore,
     /// Population runs at once over HTTP ([`POPULATION_RUNS`]).
@@ -419,7 +427,7 @@ impl App {
     /// An answer table by digest: from memory, else from the database
     /// (its digest and canonical form checked).
     pub async fn table(&self, digest: &str) -> Result<Option<Arc<AnswerTable>>, String> {
-        if let Some(t) = self.tables.lock().ok().and_then(|m| m.get(digest).cloned()) {
+        if let Some(t) = self.table_in_memory(digest) {
             return Ok(Some(t));
         }
         let Some(bytes) = self
@@ -431,10 +439,65 @@ impl App {
             return Ok(None);
         };
         let table = Arc::new(AnswerTable::decode(&bytes, Some(digest)).map_err(|e| e.to_string())?);
-        if let Ok(mut m) = self.tables.lock() {
-            m.insert(digest.to_string(), Arc::clone(&table));
+        Ok(Some(self.keep_table(table)))
+    }
+
+    fn table_in_memory(&self, digest: &str) -> Option<Arc<AnswerTable>> {
+        self.tables
+            .lock()
+            .ok()
+            .and_then(|m| m.get(digest).and_then(Weak::upgrade))
+    }
+
+    /// Keeps a decoded table in the table memory; the copy already there,
+    /// if another caller was first.
+    fn keep_table(&self, table: Arc<AnswerTable>) -> Arc<AnswerTable> {
+        let Ok(mut m) = self.tables.lock() else {
+            return table;
+        };
+        if let Some(there) = m.get(table.digest()).and_then(Weak::upgrade) {
+            return there;
         }
-        Ok(Some(table))
+        m.insert(table.digest().to_string(), Arc::downgrade(&table));
+        table
+    }
+
+    /// Reads the tables `digests` from the database, [`TABLE_BATCH`] a
+    /// query, and decodes them (digest and canonical form checked) on the
+    /// blocking threads, as many batches at once as the machine has cores.
+    /// A table that is missing or does not decode is left out here; it is
+    /// logged when the version that needs it is built.
+    async fn load_tables(
+        &self,
+        digests: &[String],
+    ) -> Result<Vec<Arc<AnswerTable>>, crate::store::StoreError> {
+        let at_once = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let mut decoding = std::collections::VecDeque::new();
+        let mut loaded = Vec::with_capacity(digests.len());
+        let mut collect = |decoded: Result<Vec<AnswerTable>, tokio::task::JoinError>| match decoded
+        {
+            Ok(tables) => loaded.extend(tables.into_iter().map(|t| self.keep_table(Arc::new(t)))),
+            Err(e) => tracing::error!(error = %e, "decoding answer tables"),
+        };
+        for batch in digests.chunks(TABLE_BATCH) {
+            let rows = self.store.tables_bytes(batch).await?;
+            decoding.push_back(tokio::task::spawn_blocking(move || {
+                rows.into_iter()
+                    .filter_map(|(digest, bytes)| AnswerTable::decode(&bytes, Some(&digest)).ok())
+                    .collect::<Vec<_>>()
+            }));
+            if decoding.len() >= at_once
+                && let Some(first) = decoding.pop_front()
+            {
+                collect(first.await);
+            }
+        }
+        while let Some(next) = decoding.pop_front() {
+            collect(next.await);
+        }
+        Ok(loaded)
     }
 
     /// Rebuilds every county's serving state from the database.
@@ -455,10 +518,30 @@ impl App {
         self.rebuild(Arc::new(catalogues)).await
     }
 
-    /// Builds a whole snapshot under `catalogues` (the refresh lock held).
+    /// Builds a whole snapshot under `catalogues` (the refresh lock held):
+    /// three queries for the versions, the activations and the index of
+    /// tables, then the tables not in memory yet, in batches
+    /// ([`App::load_tables`]).
     async fn rebuild(&self, catalogues: Arc<Catalogues>) -> Result<(), crate::store::StoreError> {
         let versions = self.store.servable().await?;
         let activations = self.store.all_activations().await?;
+        let mut tables: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for (digest, plugin, baseline) in self.store.table_index().await? {
+            tables.entry(plugin).or_default().push((digest, baseline));
+        }
+        let missing: Vec<String> = versions
+            .iter()
+            .filter_map(|v| tables.get(&v.digest))
+            .flatten()
+            .filter(|(digest, baseline)| {
+                catalogues.by_digest(baseline).is_some() && self.table_in_memory(digest).is_none()
+            })
+            .map(|(digest, _)| digest.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        // Held until the snapshot holds them.
+        let _loaded = self.load_tables(&missing).await?;
         let mut counties: HashMap<String, CountyServing> = HashMap::new();
         for a in activations {
             counties
@@ -468,7 +551,8 @@ impl App {
                 .push(a);
         }
         for v in versions {
-            let servable = self.servable(&catalogues, &v).await?;
+            let rows = tables.get(&v.digest).map_or(&[][..], Vec::as_slice);
+            let servable = self.servable(&catalogues, &v, rows).await;
             counties
                 .entry(v.county.clone())
                 .or_default()
@@ -486,7 +570,15 @@ impl App {
             Ok(mut g) => *g = Arc::new(snapshot),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(snapshot),
         }
+        self.forget_unused_tables();
         Ok(())
+    }
+
+    /// Drops the names of tables nothing holds any more.
+    fn forget_unused_tables(&self) {
+        if let Ok(mut m) = self.tables.lock() {
+            m.retain(|_, t| t.strong_count() > 0);
+        }
     }
 
     /// Refreshes the counties changed since audit record `seen` (by this
@@ -521,32 +613,38 @@ impl App {
                 v.stored,
                 Stored::Approved | Stored::Suspended | Stored::RolledBack
             ) {
-                let servable = self.servable(&catalogues, &v).await?;
+                let rows = self.store.tables_of(&v.digest).await?;
+                let servable = self
+                    .servable(&catalogues, &ServableVersion::from(&v), &rows)
+                    .await;
                 serving.versions.insert(v.version, servable);
             }
         }
         self.replace_county(county, serving);
+        self.forget_unused_tables();
         Ok(())
     }
 
     /// A version's answer tables under the editions they were proven
-    /// against: the upload's and every re-proof's (a table whose edition is
-    /// no longer in the catalogues is left out, and logged).
+    /// against: the upload's and every re-proof's, `tables` as (table
+    /// digest, edition digest) (a table whose edition is no longer in the
+    /// catalogues is left out, and logged).
     async fn servable(
         &self,
         catalogues: &Catalogues,
-        v: &Version,
-    ) -> Result<Servable, crate::store::StoreError> {
+        v: &ServableVersion,
+        tables: &[(String, String)],
+    ) -> Servable {
         let mut served = HashMap::new();
-        for (digest, baseline) in self.store.tables_of(&v.digest).await? {
-            let Some(catalogue) = catalogues.by_digest(&baseline) else {
+        for (digest, baseline) in tables {
+            let Some(catalogue) = catalogues.by_digest(baseline) else {
                 tracing::warn!(county = %v.county, version = v.version, %baseline, "the edition this table was proven against is no longer in the catalogues");
                 continue;
             };
-            match self.table(&digest).await {
+            match self.table(digest).await {
                 Ok(Some(table)) => match Served::new(table, catalogue) {
                     Ok(s) => {
-                        served.insert(baseline, Arc::new(s));
+                        served.insert(baseline.clone(), Arc::new(s));
                     }
                     Err(e) => {
                         tracing::error!(county = %v.county, version = v.version, error = %e, "answer table does not fit its edition")
@@ -560,13 +658,13 @@ impl App {
                 }
             }
         }
-        Ok(Servable {
+        Servable {
             version: v.version,
             digest: v.digest.clone(),
             stored: v.stored,
             county_name: v.county_name.clone().unwrap_or_default(),
             served,
-        })
+        }
     }
 
     /// Evaluates one person for a county on a date, as production serves

@@ -188,7 +188,13 @@ pub struct AnswerTable {
     stride: [usize; 8],
     cells: Vec<u16>,
     outcomes: Vec<Outcome>,
-    encoded: Vec<u8>,
+    /// The component's and the edition's sha256, as encoded.
+    raw: [[u8; 32]; 2],
+    /// Bytes of the canonical encoding. The encoding itself is not kept:
+    /// a host serving thousands of tables would hold each twice, and it is
+    /// only needed to store a table, so [`AnswerTable::encoded`] makes it
+    /// again.
+    size: usize,
 }
 
 impl AnswerTable {
@@ -285,10 +291,12 @@ impl AnswerTable {
             stride,
             cells,
             outcomes: canonical,
-            encoded: Vec::new(),
+            raw: [raw_digest(plugin)?, raw_digest(baseline)?],
+            size: 0,
         };
-        table.encoded = table.encode()?;
-        table.digest = digest_of(&table.encoded);
+        let encoded = table.encode();
+        table.size = encoded.len();
+        table.digest = digest_of(&encoded);
         Ok(table)
     }
 
@@ -311,8 +319,10 @@ impl AnswerTable {
                 "the magic bytes are missing (not a table of this format)".into(),
             ));
         }
-        let plugin = format!("sha256:{}", hex::encode(r.take(32)?));
-        let baseline = format!("sha256:{}", hex::encode(r.take(32)?));
+        let raw_plugin = r.digest()?;
+        let raw_baseline = r.digest()?;
+        let plugin = format!("sha256:{}", hex::encode(raw_plugin));
+        let baseline = format!("sha256:{}", hex::encode(raw_baseline));
         let description = r.description()?;
         let mut class_of: [Vec<u8>; 8] = Default::default();
         for (d, values) in FIELD_VALUES.iter().enumerate() {
@@ -362,7 +372,8 @@ impl AnswerTable {
             stride,
             cells,
             outcomes,
-            encoded: bytes.to_vec(),
+            raw: [raw_plugin, raw_baseline],
+            size: bytes.len(),
         };
         table.check_canonical()?;
         Ok(table)
@@ -475,9 +486,15 @@ impl AnswerTable {
         &self.description
     }
 
-    /// The canonical encoding.
-    pub fn encoded(&self) -> &[u8] {
-        &self.encoded
+    /// The canonical encoding, made again from the table (byte for byte
+    /// what was built or decoded; it is not kept in memory).
+    pub fn encoded(&self) -> Vec<u8> {
+        self.encode()
+    }
+
+    /// Bytes of the canonical encoding.
+    pub fn size(&self) -> usize {
+        self.size
     }
 
     /// The distinct outcomes, by id.
@@ -526,11 +543,11 @@ impl AnswerTable {
         &self.outcomes[usize::from(self.id_of(p))]
     }
 
-    fn encode(&self) -> Result<Vec<u8>, TableError> {
-        let mut out = Vec::with_capacity(4096 + self.cells.len() * 2);
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.size.max(4096 + self.cells.len() * 2));
         out.extend_from_slice(TABLE_MAGIC);
-        out.extend_from_slice(&raw_digest(&self.plugin)?);
-        out.extend_from_slice(&raw_digest(&self.baseline)?);
+        out.extend_from_slice(&self.raw[0]);
+        out.extend_from_slice(&self.raw[1]);
         let d = &self.description;
         put_str(&mut out, &d.county_code);
         put_str(&mut out, &d.county_name);
@@ -559,7 +576,7 @@ impl AnswerTable {
         for id in &self.cells {
             out.extend_from_slice(&id.to_le_bytes());
         }
-        Ok(out)
+        out
     }
 }
 
@@ -625,7 +642,7 @@ impl TableCache {
         let subject = self
             .subject_path(table.plugin_digest(), table.baseline_digest())
             .ok_or_else(bad)?;
-        write_whole(&path, table.encoded())?;
+        write_whole(&path, &table.encoded())?;
         write_whole(&subject, table.digest().as_bytes())
     }
 }
@@ -777,6 +794,12 @@ struct Decoder<'a> {
 }
 
 impl<'a> Decoder<'a> {
+    fn digest(&mut self) -> Result<[u8; 32], TableError> {
+        let mut raw = [0u8; 32];
+        raw.copy_from_slice(self.take(32)?);
+        Ok(raw)
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], TableError> {
         let end = self.at.checked_add(n).filter(|e| *e <= self.bytes.len());
         let Some(end) = end else {
@@ -981,7 +1004,7 @@ mod tests {
         // Age splits at 80, 90 and 100; hukou in two; nothing else matters.
         assert_eq!(table.class_counts(), [4, 2, 1, 1, 1, 1, 1, 1]);
         assert_eq!(table.cells(), 8);
-        assert!(table.encoded().len() < 1024, "{}", table.encoded().len());
+        assert!(table.size() < 1024, "{}", table.size());
     }
 
     #[test]
@@ -1018,13 +1041,13 @@ mod tests {
     fn decode_round_trips_and_checks_the_digest() {
         let (ids, outcomes) = materialise(rule);
         let table = AnswerTable::build(PLUGIN, BASE, &description(), &ids, &outcomes).unwrap();
-        let back = AnswerTable::decode(table.encoded(), Some(table.digest())).unwrap();
+        let back = AnswerTable::decode(&table.encoded(), Some(table.digest())).unwrap();
         assert_eq!(back, table);
         assert_eq!(back.plugin_digest(), PLUGIN);
         assert_eq!(back.baseline_digest(), BASE);
         assert_eq!(back.description(), &description());
 
-        let err = AnswerTable::decode(table.encoded(), Some(BASE)).unwrap_err();
+        let err = AnswerTable::decode(&table.encoded(), Some(BASE)).unwrap_err();
         assert!(matches!(err, TableError::DigestMismatch { .. }), "{err}");
     }
 
@@ -1065,7 +1088,7 @@ mod tests {
         // the cells no longer match the classes.
         let mut split = table.clone();
         split.class_of[2][5] = 1;
-        assert!(AnswerTable::decode(&split.encode().unwrap(), None).is_err());
+        assert!(AnswerTable::decode(&split.encode(), None).is_err());
         // Two interchangeable classes of age, with cells to match: a valid
         // grid, but not the coarsest one, so not canonical.
         let mut finer = table.clone();
@@ -1081,7 +1104,7 @@ mod tests {
             }
         }
         finer.cells = cells;
-        let err = AnswerTable::decode(&finer.encode().unwrap(), None).unwrap_err();
+        let err = AnswerTable::decode(&finer.encode(), None).unwrap_err();
         assert!(err.to_string().contains("interchangeable"), "{err}");
     }
 

@@ -1139,7 +1139,7 @@ pub fn verify(
     report.timing.first_pass_ms = ms(started);
     report.table = Some(TableInfo {
         digest: proven.digest().to_string(),
-        bytes: proven.encoded().len(),
+        bytes: proven.size(),
         outcomes: proven.outcomes().len(),
         cells: proven.cells(),
         classes: proven.class_counts(),

@@ -71,7 +71,7 @@ fn serve(path: &str, person: &Person) -> evaluate::Evaluation {
     let catalogue = baseline("330200");
     match &proof.table {
         Some(table) => {
-            let stored = AnswerTable::decode(table.encoded(), Some(table.digest())).unwrap();
+            let stored = AnswerTable::decode(&table.encoded(), Some(table.digest())).unwrap();
             let served = Served::new(Arc::new(stored), catalogue).unwrap();
             evaluate::evaluate(
                 catalogue,
@@ -137,7 +137,7 @@ fn every_example_plugin_passes_over_the_whole_domain() {
         // Served exactly as proven: a person's lines under the guard are
         // the table's, and an approved table needs no clamp.
         let catalogue = baseline(code);
-        let stored = AnswerTable::decode(table.encoded(), Some(&info.digest)).unwrap();
+        let stored = AnswerTable::decode(&table.encoded(), Some(&info.digest)).unwrap();
         assert_eq!(&stored, table);
         let served = Served::new(Arc::new(stored), catalogue).unwrap();
         for index in (0..DOMAIN_SIZE).step_by(97) {

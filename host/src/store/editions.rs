@@ -158,7 +158,7 @@ pub(super) async fn insert_table(
             .bind(table.digest())
             .bind(table.plugin_digest())
             .bind(table.baseline_digest())
-            .bind(table.encoded().to_vec())
+            .bind(table.encoded())
             .bind(at.to_string())
             .execute(&mut **tx)
             .await?;
@@ -372,6 +372,50 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Every stored answer table as (table digest, component digest,
+    /// baseline edition digest), oldest first: what a whole snapshot needs
+    /// to know of the tables, in one query (not one a version).
+    pub async fn table_index(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT digest, plugin_digest, baseline_digest FROM answer_tables ORDER BY created_at, digest",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("digest")?,
+                    r.try_get("plugin_digest")?,
+                    r.try_get("baseline_digest")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The bytes of the stored answer tables among `digests`, in one
+    /// query, as (digest, bytes); a digest not stored is left out.
+    pub async fn tables_bytes(
+        &self,
+        digests: &[String],
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        if digests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=digests.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT digest, bytes FROM answer_tables WHERE digest IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for digest in digests {
+            query = query.bind(digest.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("digest")?, r.try_get("bytes")?)))
+            .collect()
     }
 
     /// The answer tables stored for a component, as (table digest,
