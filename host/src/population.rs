@@ -769,24 +769,26 @@ impl<'c, 'a> Counter<'c, 'a> {
         }
         if self.pending.is_empty() && data.len() >= COUNT_PIECE_BYTES {
             // A large block (a whole file): counted in place, not copied.
-            let last = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            self.count_lines(&data[..last]);
-            self.pending.extend_from_slice(&data[last..]);
+            let used = self.count_whole_lines(data);
+            self.pending.extend_from_slice(&data[used..]);
             return Ok(());
         }
         self.pending.extend_from_slice(data);
         if self.pending.len() >= COUNT_PIECE_BYTES {
-            let last = self
-                .pending
-                .iter()
-                .rposition(|b| *b == b'\n')
-                .map_or(0, |i| i + 1);
             let pending = std::mem::take(&mut self.pending);
-            self.count_lines(&pending[..last]);
+            let used = self.count_whole_lines(&pending);
             self.pending = pending;
-            self.pending.drain(..last);
+            self.pending.drain(..used);
         }
         Ok(())
+    }
+
+    /// Counts the whole lines of `data` (up to its last line break); the
+    /// bytes counted.
+    fn count_whole_lines(&mut self, data: &[u8]) -> usize {
+        let last = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        self.count_lines(&data[..last]);
+        last
     }
 
     /// Counts what is left and returns the counts (malformed rows in row
