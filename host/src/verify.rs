@@ -38,7 +38,16 @@
 //!    (in domain order) whose outcomes differ, and both outcomes. Soundness
 //!    does not rest on this (1–3 hold for any component); it keeps a
 //!    component whose answers depend on how it is asked from being approved
-//!    as if its rules were what the table shows.
+//!    as if its rules were what the table shows. What is compared is
+//!    answers, not effort: a batch that runs out of fuel, memory or time
+//!    after earlier batches in the same instance is run again, once, in a
+//!    fresh instance ([`FuelStats::retried_batches`] counts them), since
+//!    what a batch costs may depend on the instance's history (an
+//!    interpreter's garbage collector working through a heap that earlier
+//!    batches grew) while no component runs on the request path (point 2).
+//!    The retried batch's answers are compared like all others, its fuel
+//!    is charged to the proof's budget, and a batch that faults in a fresh
+//!    instance stops the pass as any fault does.
 //! 5. **Stable reports.** Each run of batches uses a fresh instance, so
 //!    what a run returns depends only on the component and the run's
 //!    persons, never on which thread ran it or what it ran before. Results
@@ -58,7 +67,9 @@
 //!   the same baseline lines share one entry of the batch's baseline table,
 //!   and the component's answers come back interned the same way (WIT
 //!   `batch`).
-//! - A trap or a limit stops the pass; the faulting person is found by
+//! - A trap or a limit stops the pass (a limit met after earlier batches
+//!   of the instance only once the batch failed again in a fresh instance,
+//!   point 4); the faulting person is found by
 //!   evaluating the batch's persons alone, in order, each in a fresh
 //!   instance, within the fuel the batch was allowed.
 //! - A guest error or an unreadable answer for one person is an outcome of
@@ -331,6 +342,10 @@ pub struct FuelStats {
     pub budget: u64,
     /// The limit per person.
     pub limit_per_person: u64,
+    /// Batches, of both passes, that ran out of fuel, memory or time after
+    /// earlier batches in the same instance and were run again, once, in a
+    /// fresh instance (module docs, point 4).
+    pub retried_batches: u64,
 }
 
 /// The report of a proof. Stable JSON schema [`REPORT_SCHEMA`].
@@ -540,7 +555,28 @@ struct RunResult {
     ids: Vec<u32>,
     outcomes: Vec<Outcome>,
     fuel: u64,
+    /// Batches run again in a fresh instance (see [`is_exhaustion`]).
+    retried: u64,
     stop: Option<Stop>,
+}
+
+/// What one run cost, as the pass counts it.
+#[derive(Clone, Copy, Default)]
+struct RunCost {
+    fuel: u64,
+    retried: u64,
+}
+
+/// Whether a fault is a resource running out rather than something the
+/// component's code did: its fuel, its memory cap or the wall-clock
+/// deadline. How much of them a batch needs can depend on what the same
+/// instance did before (an interpreter's garbage collector, a heap grown
+/// by earlier batches), which is no fact about the answers.
+fn is_exhaustion(e: &CallError) -> bool {
+    matches!(
+        e,
+        CallError::OutOfFuel { .. } | CallError::MemoryLimit { .. } | CallError::Interrupted { .. }
+    )
 }
 
 /// What the threads share during one pass.
@@ -649,6 +685,7 @@ impl Pass<'_> {
             ids: Vec::new(),
             outcomes: Vec::new(),
             fuel: 0,
+            retried: 0,
             stop: None,
         };
         let mut interner = Interner::default();
@@ -668,13 +705,32 @@ impl Pass<'_> {
             let Some(current) = session.as_mut() else {
                 break;
             };
-            match current.evaluate_batch(&input.sets, &input.persons) {
+            let mut outcome = current.evaluate_batch(&input.sets, &input.persons);
+            let mut after_others = b > 0;
+            // A resource that ran out after earlier batches in the same
+            // instance: the batch is run again, once, in a fresh instance
+            // (which then serves the rest of the run). Its answers are
+            // compared like any others; only a fault of the batch on its
+            // own stops the pass.
+            if after_others && outcome.as_ref().is_err_and(is_exhaustion) {
+                if let Err(e) = &outcome {
+                    result.fuel += fuel_of(e, self.plugin.limits().fuel_for(input.persons.len()));
+                }
+                result.retried += 1;
+                after_others = false;
+                outcome = self.plugin.session().and_then(|mut fresh| {
+                    let answers = fresh.evaluate_batch(&input.sets, &input.persons);
+                    session = Some(fresh);
+                    answers
+                });
+            }
+            match outcome {
                 Ok(answers) => {
                     result.fuel += answers.fuel;
                     self.take(&answers, &input, &mut interner, &mut result);
                 }
                 Err(e) => {
-                    let (stop, fuel) = self.locate(&input, &e, b > 0);
+                    let (stop, fuel) = self.locate(&input, &e, after_others);
                     result.fuel += fuel;
                     result.stop = Some(stop);
                     break;
@@ -832,9 +888,9 @@ fn run_pass(
     pass: &Pass<'_>,
     threads: usize,
     merge: &mut (dyn FnMut(usize, RunResult) -> bool + Send),
-) -> (PassEnd, Vec<u64>) {
+) -> (PassEnd, Vec<RunCost>) {
     struct Summary {
-        fuel: u64,
+        cost: RunCost,
         stop: Option<Stop>,
         too_large: bool,
     }
@@ -865,7 +921,10 @@ fn run_pass(
                     let persons = result.persons.len();
                     pass.fuel.fetch_add(result.fuel, Ordering::Relaxed);
                     let mut summary = Summary {
-                        fuel: result.fuel,
+                        cost: RunCost {
+                            fuel: result.fuel,
+                            retried: result.retried,
+                        },
                         stop: result.stop.clone(),
                         too_large: false,
                     };
@@ -891,9 +950,9 @@ fn run_pass(
     });
     let summaries = summaries.into_inner().unwrap_or_default();
     let too_large = summaries.iter().flatten().any(|s| s.too_large);
-    let fuels: Vec<u64> = summaries
+    let fuels: Vec<RunCost> = summaries
         .iter()
-        .map(|s| s.as_ref().map_or(0, |s| s.fuel))
+        .map(|s| s.as_ref().map(|s| s.cost).unwrap_or_default())
         .collect();
     let mut fuel = 0u64;
     for (run, summary) in summaries.iter().enumerate() {
@@ -919,7 +978,7 @@ fn run_pass(
                 fuels,
             );
         };
-        fuel += summary.fuel;
+        fuel += summary.cost.fuel;
         if let Some(stop) = &summary.stop {
             return (
                 PassEnd::Stopped(
@@ -1091,7 +1150,8 @@ pub fn verify(
     // What the report counts stops at the pass's first event, so that it
     // does not depend on how far other threads got.
     let upto = end.runs_counted(&first_plan);
-    let first_fuel: u64 = first_fuels[..upto].iter().sum();
+    let first_fuel: u64 = first_fuels[..upto].iter().map(|c| c.fuel).sum();
+    report.fuel.retried_batches = first_fuels[..upto].iter().map(|c| c.retried).sum();
     report.fuel.first_pass = first_fuel;
     report.persons = first_plan.runs[..upto]
         .iter()
@@ -1204,7 +1264,8 @@ pub fn verify(
         true
     });
     let upto = end.runs_counted(&second_plan);
-    report.fuel.second_pass = second_fuels[..upto].iter().sum();
+    report.fuel.second_pass = second_fuels[..upto].iter().map(|c| c.fuel).sum();
+    report.fuel.retried_batches += second_fuels[..upto].iter().map(|c| c.retried).sum::<u64>();
     // Only runs before the pass's first event count (module docs, point 5).
     let stopped_at = match &end {
         PassEnd::Complete => usize::MAX,
@@ -1801,6 +1862,14 @@ impl fmt::Display for Report {
             self.fuel.second_pass,
             self.fuel.budget,
             self.fuel.limit_per_person
-        )
+        )?;
+        if self.fuel.retried_batches > 0 {
+            writeln!(
+                f,
+                "{} batches ran out of fuel, memory or time after earlier batches in the same instance and were run again in a fresh one",
+                self.fuel.retried_batches
+            )?;
+        }
+        Ok(())
     }
 }

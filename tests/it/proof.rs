@@ -287,6 +287,24 @@ fn history_and_batch_dependent_answers_are_rejected_naming_the_person() {
     );
 }
 
+#[test]
+fn a_batch_that_runs_out_after_others_is_run_again_in_a_fresh_instance() {
+    // Honest answers whose cost grows with the instance's history (as an
+    // interpreter's garbage collector makes them): small batches after a
+    // few hundred persons run out of fuel, the same batches in a fresh
+    // instance do not. Answers, not effort, are compared.
+    let proof = proof(fixtures::COSTS_GROW_WITH_HISTORY, "330200");
+    let report = &proof.report;
+    assert!(report.passed, "{report}");
+    assert!(report.faults.is_empty(), "{report}");
+    assert!(report.fuel.retried_batches > 0, "{report}");
+    assert!(
+        report.to_string().contains("were run again in a fresh one"),
+        "{report}"
+    );
+    assert!(proof.table.is_some());
+}
+
 fn lines_of(e: &evaluate::Evaluation) -> Vec<(String, Benefit, Status)> {
     e.lines
         .iter()
