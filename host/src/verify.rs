@@ -45,9 +45,15 @@
 //!    what a batch costs may depend on the instance's history (an
 //!    interpreter's garbage collector working through a heap that earlier
 //!    batches grew) while no component runs on the request path (point 2).
-//!    The retried batch's answers are compared like all others, its fuel
-//!    is charged to the proof's budget, and a batch that faults in a fresh
-//!    instance stops the pass as any fault does.
+//!    A batch that runs out in a fresh instance is taken in halves, each
+//!    in a fresh instance of its own, halving again what runs out
+//!    ([`FuelStats::split_batches`]): the limits of a call grow with its
+//!    persons, but an interpreter's first evaluation of each situation
+//!    costs far more than its memo's later answers, so a small batch of
+//!    new situations can need more than its share. Only a person who runs
+//!    out alone, within the limits of a call for one person, is a fault.
+//!    The answers so taken are compared like all others, and all their
+//!    fuel is charged to the proof's budget.
 //! 5. **Stable reports.** Each run of batches uses a fresh instance, so
 //!    what a run returns depends only on the component and the run's
 //!    persons, never on which thread ran it or what it ran before. Results
@@ -67,11 +73,11 @@
 //!   the same baseline lines share one entry of the batch's baseline table,
 //!   and the component's answers come back interned the same way (WIT
 //!   `batch`).
-//! - A trap or a limit stops the pass (a limit met after earlier batches
-//!   of the instance only once the batch failed again in a fresh instance,
-//!   point 4); the faulting person is found by
-//!   evaluating the batch's persons alone, in order, each in a fresh
-//!   instance, within the fuel the batch was allowed.
+//! - A trap stops the pass; the faulting person is found by evaluating the
+//!   batch's persons alone, in order, each in a fresh instance, within the
+//!   fuel the batch was allowed. A limit (fuel, memory, time) stops it only
+//!   for a person who meets it alone: a batch that met it is run again in
+//!   a fresh instance, then in halves (point 4).
 //! - A guest error or an unreadable answer for one person is an outcome of
 //!   its own in the table ([`Outcome::GuestError`], [`Outcome::Malformed`]):
 //!   the proof fails naming the person, and the guard serves the baseline.
@@ -346,6 +352,9 @@ pub struct FuelStats {
     /// earlier batches in the same instance and were run again, once, in a
     /// fresh instance (module docs, point 4).
     pub retried_batches: u64,
+    /// Batches, of both passes, that ran out in a fresh instance and were
+    /// taken in halves, each in a fresh instance (point 4).
+    pub split_batches: u64,
 }
 
 /// The report of a proof. Stable JSON schema [`REPORT_SCHEMA`].
@@ -557,6 +566,8 @@ struct RunResult {
     fuel: u64,
     /// Batches run again in a fresh instance (see [`is_exhaustion`]).
     retried: u64,
+    /// Batches that ran out in a fresh instance and were taken in halves.
+    split: u64,
     stop: Option<Stop>,
 }
 
@@ -565,6 +576,7 @@ struct RunResult {
 struct RunCost {
     fuel: u64,
     retried: u64,
+    split: u64,
 }
 
 /// Whether a fault is a resource running out rather than something the
@@ -686,6 +698,7 @@ impl Pass<'_> {
             outcomes: Vec::new(),
             fuel: 0,
             retried: 0,
+            split: 0,
             stop: None,
         };
         let mut interner = Interner::default();
@@ -710,8 +723,7 @@ impl Pass<'_> {
             // A resource that ran out after earlier batches in the same
             // instance: the batch is run again, once, in a fresh instance
             // (which then serves the rest of the run). Its answers are
-            // compared like any others; only a fault of the batch on its
-            // own stops the pass.
+            // compared like any others (module docs, point 4).
             if after_others && outcome.as_ref().is_err_and(is_exhaustion) {
                 if let Err(e) = &outcome {
                     result.fuel += fuel_of(e, self.plugin.limits().fuel_for(input.persons.len()));
@@ -728,6 +740,21 @@ impl Pass<'_> {
                 Ok(answers) => {
                     result.fuel += answers.fuel;
                     self.take(&answers, &input, &mut interner, &mut result);
+                }
+                // Ran out in a fresh instance: its halves, each in a fresh
+                // instance of its own (point 4); only a person who runs
+                // out alone stops the pass.
+                Err(e) if is_exhaustion(&e) => {
+                    result.fuel += fuel_of(&e, self.plugin.limits().fuel_for(input.persons.len()));
+                    result.split += 1;
+                    // The instance that ran out serves no further batch.
+                    session = None;
+                    if let Some(stop) =
+                        self.halves(range.clone(), e, local, used, &mut interner, &mut result)
+                    {
+                        result.stop = Some(stop);
+                        break;
+                    }
                 }
                 Err(e) => {
                     let (stop, fuel) = self.locate(&input, &e, after_others);
@@ -782,6 +809,72 @@ impl Pass<'_> {
             result.persons.push(*index);
             result.ids.push(id);
         }
+    }
+
+    /// After the batch at plan positions `range` ran out of fuel, memory
+    /// or time (`error`) in a fresh instance: each half of it in a fresh
+    /// instance of its own, halving again what runs out, so that the
+    /// batch's answers are taken in parts. A single person who runs out
+    /// alone, within the limits of a call for one person, is the fault
+    /// that stops the pass (the first in batch order: the left half is
+    /// settled before the right); any other fault of a part is located in
+    /// it as in [`Pass::locate`]. Returns that stop, if any.
+    ///
+    /// Cost: the halves of a part that ran out are each allowed less than
+    /// the part, and only parts that ran out are halved again, so a batch
+    /// of `n` persons costs at most about `2 log2 n` further calls and
+    /// twice its own fuel allowance, all charged to the proof's budget.
+    fn halves(
+        &self,
+        range: Range<usize>,
+        error: CallError,
+        local: &mut [u32],
+        used: &mut Vec<u32>,
+        interner: &mut Interner,
+        result: &mut RunResult,
+    ) -> Option<Stop> {
+        if range.len() <= 1 {
+            let input = self.batch_input(range, local, used);
+            return Some(stop_at(&input, 0, &error));
+        }
+        let mid = range.start + range.len() / 2;
+        for part in [range.start..mid, mid..range.end] {
+            let input = self.batch_input(part.clone(), local, used);
+            // Halving a batch whose every part runs out takes about two
+            // calls per person: the wall-clock budget bounds it.
+            if Instant::now() > self.deadline {
+                return Some(Stop {
+                    person: input.indices.first().copied().unwrap_or(0) as usize,
+                    kind: "wall-budget".into(),
+                    message: format!(
+                        "the proof ran out of its wall-clock budget of {} s while taking a batch that ran out of fuel, memory or time in halves",
+                        self.wall_budget.as_secs()
+                    ),
+                });
+            }
+            let outcome = self
+                .plugin
+                .session()
+                .and_then(|mut s| s.evaluate_batch(&input.sets, &input.persons));
+            match outcome {
+                Ok(answers) => {
+                    result.fuel += answers.fuel;
+                    self.take(&answers, &input, interner, result);
+                }
+                Err(e) if is_exhaustion(&e) => {
+                    result.fuel += fuel_of(&e, self.plugin.limits().fuel_for(input.persons.len()));
+                    if let Some(stop) = self.halves(part, e, local, used, interner, result) {
+                        return Some(stop);
+                    }
+                }
+                Err(e) => {
+                    let (stop, fuel) = self.locate(&input, &e, false);
+                    result.fuel += fuel;
+                    return Some(stop);
+                }
+            }
+        }
+        None
     }
 
     /// After a batch faulted: the first person of the batch that faults
@@ -924,6 +1017,7 @@ fn run_pass(
                         cost: RunCost {
                             fuel: result.fuel,
                             retried: result.retried,
+                            split: result.split,
                         },
                         stop: result.stop.clone(),
                         too_large: false,
@@ -1152,6 +1246,7 @@ pub fn verify(
     let upto = end.runs_counted(&first_plan);
     let first_fuel: u64 = first_fuels[..upto].iter().map(|c| c.fuel).sum();
     report.fuel.retried_batches = first_fuels[..upto].iter().map(|c| c.retried).sum();
+    report.fuel.split_batches = first_fuels[..upto].iter().map(|c| c.split).sum();
     report.fuel.first_pass = first_fuel;
     report.persons = first_plan.runs[..upto]
         .iter()
@@ -1266,6 +1361,7 @@ pub fn verify(
     let upto = end.runs_counted(&second_plan);
     report.fuel.second_pass = second_fuels[..upto].iter().map(|c| c.fuel).sum();
     report.fuel.retried_batches += second_fuels[..upto].iter().map(|c| c.retried).sum::<u64>();
+    report.fuel.split_batches += second_fuels[..upto].iter().map(|c| c.split).sum::<u64>();
     // Only runs before the pass's first event count (module docs, point 5).
     let stopped_at = match &end {
         PassEnd::Complete => usize::MAX,
@@ -1868,6 +1964,13 @@ impl fmt::Display for Report {
                 f,
                 "{} batches ran out of fuel, memory or time after earlier batches in the same instance and were run again in a fresh one",
                 self.fuel.retried_batches
+            )?;
+        }
+        if self.fuel.split_batches > 0 {
+            writeln!(
+                f,
+                "{} batches ran out of fuel, memory or time in a fresh instance and were taken in halves, each in a fresh instance",
+                self.fuel.split_batches
             )?;
         }
         Ok(())

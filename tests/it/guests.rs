@@ -96,6 +96,8 @@ fn reference_builds() -> Vec<(&'static str, &'static str)> {
         "wasi-clock",
         "export-differs",
         "batch-size-dependent",
+        "costs-grow-with-history",
+        "dear-first-answers",
         "sample-only",
         "forbidden-import",
         "wrong-world",

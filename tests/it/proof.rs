@@ -305,6 +305,23 @@ fn a_batch_that_runs_out_after_others_is_run_again_in_a_fresh_instance() {
     assert!(proof.table.is_some());
 }
 
+#[test]
+fn a_batch_that_runs_out_in_a_fresh_instance_is_taken_in_halves() {
+    // Honest answers whose first few in an instance are dear (as an
+    // interpreter's first evaluations are): a small batch that is the
+    // first of its instance runs out of fuel, each half of it does not.
+    let proof = proof(fixtures::DEAR_FIRST_ANSWERS, "330200");
+    let report = &proof.report;
+    assert!(report.passed, "{report}");
+    assert!(report.faults.is_empty(), "{report}");
+    assert!(report.fuel.split_batches > 0, "{report}");
+    assert!(
+        report.to_string().contains("were taken in halves"),
+        "{report}"
+    );
+    assert!(proof.table.is_some());
+}
+
 fn lines_of(e: &evaluate::Evaluation) -> Vec<(String, Benefit, Status)> {
     e.lines
         .iter()
