@@ -51,9 +51,12 @@
 //!    persons, but an interpreter's first evaluation of each situation
 //!    costs far more than its memo's later answers, so a small batch of
 //!    new situations can need more than its share. Only a person who runs
-//!    out alone, within the limits of a call for one person, is a fault.
-//!    The answers so taken are compared like all others, and all their
-//!    fuel is charged to the proof's budget.
+//!    out alone, within the limits of a call for one person, is a fault,
+//!    or a batch whose parts still run out after [`MAX_SPLIT_CALLS`]
+//!    calls (a component that needs more than the per-person share
+//!    throughout, which halving would otherwise take a call per few
+//!    dozen persons to serve). The answers so taken are compared like all
+//!    others, and all their fuel is charged to the proof's budget.
 //! 5. **Stable reports.** Each run of batches uses a fresh instance, so
 //!    what a run returns depends only on the component and the run's
 //!    persons, never on which thread ran it or what it ran before. Results
@@ -121,6 +124,12 @@ pub const REPORT_SCHEMA: &str = "qingdan.verify-report/2";
 /// machine's two cores, the whole budget takes about two minutes, within
 /// the wall-clock budget.
 pub const DEFAULT_FUEL_BUDGET: u64 = 2 * DOMAIN_SIZE as u64 * 200_000;
+
+/// At most this many calls take one batch that ran out in a fresh instance
+/// in halves (module docs, point 4): enough for an interpreter whose first
+/// answers in an instance are dear (a few calls), too few for a component
+/// that needs more than a batch's per-person share of fuel throughout.
+pub const MAX_SPLIT_CALLS: u32 = 64;
 
 /// Default wall-clock budget of one proof: 300 s, the backstop for what fuel
 /// does not count. The Rust example plugins need well under a second; the
@@ -749,9 +758,16 @@ impl Pass<'_> {
                     result.split += 1;
                     // The instance that ran out serves no further batch.
                     session = None;
-                    if let Some(stop) =
-                        self.halves(range.clone(), e, local, used, &mut interner, &mut result)
-                    {
+                    let mut calls_left = MAX_SPLIT_CALLS;
+                    let scratch = (&mut *local, &mut *used);
+                    if let Some(stop) = self.halves(
+                        range.clone(),
+                        e,
+                        &mut calls_left,
+                        scratch,
+                        &mut interner,
+                        &mut result,
+                    ) {
                         result.stop = Some(stop);
                         break;
                     }
@@ -820,28 +836,43 @@ impl Pass<'_> {
     /// settled before the right); any other fault of a part is located in
     /// it as in [`Pass::locate`]. Returns that stop, if any.
     ///
-    /// Cost: the halves of a part that ran out are each allowed less than
-    /// the part, and only parts that ran out are halved again, so a batch
-    /// of `n` persons costs at most about `2 log2 n` further calls and
-    /// twice its own fuel allowance, all charged to the proof's budget.
+    /// Cost: only parts that ran out are halved again, and the halving of
+    /// one batch makes at most [`MAX_SPLIT_CALLS`] calls (`calls_left`);
+    /// a batch whose parts still run out then is the fault. An
+    /// interpreter's dear first answers need a handful of calls (they
+    /// make small batches run out, and a small batch's halves are
+    /// small); a component that needs more than the per-person share of
+    /// fuel on average would need a call per few dozen persons, and is
+    /// refused for it, as the limits say. Every call's fuel is charged to
+    /// the proof's budget, and the wall-clock budget bounds the time.
     fn halves(
         &self,
         range: Range<usize>,
         error: CallError,
-        local: &mut [u32],
-        used: &mut Vec<u32>,
+        calls_left: &mut u32,
+        scratch: (&mut [u32], &mut Vec<u32>),
         interner: &mut Interner,
         result: &mut RunResult,
     ) -> Option<Stop> {
+        let (local, used) = scratch;
         if range.len() <= 1 {
             let input = self.batch_input(range, local, used);
             return Some(stop_at(&input, 0, &error));
         }
+        if *calls_left < 2 {
+            let input = self.batch_input(range, local, used);
+            let mut stop = stop_at(&input, 0, &error);
+            stop.message = format!(
+                "a batch ran out of fuel, memory or time, and its parts (down to {} persons) still ran out after {MAX_SPLIT_CALLS} calls in fresh instances: {}",
+                input.persons.len(),
+                stop.message
+            );
+            return Some(stop);
+        }
+        *calls_left -= 2;
         let mid = range.start + range.len() / 2;
         for part in [range.start..mid, mid..range.end] {
             let input = self.batch_input(part.clone(), local, used);
-            // Halving a batch whose every part runs out takes about two
-            // calls per person: the wall-clock budget bounds it.
             if Instant::now() > self.deadline {
                 return Some(Stop {
                     person: input.indices.first().copied().unwrap_or(0) as usize,
@@ -863,7 +894,9 @@ impl Pass<'_> {
                 }
                 Err(e) if is_exhaustion(&e) => {
                     result.fuel += fuel_of(&e, self.plugin.limits().fuel_for(input.persons.len()));
-                    if let Some(stop) = self.halves(part, e, local, used, interner, result) {
+                    let scratch = (&mut *local, &mut *used);
+                    if let Some(stop) = self.halves(part, e, calls_left, scratch, interner, result)
+                    {
                         return Some(stop);
                     }
                 }

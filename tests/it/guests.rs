@@ -98,6 +98,7 @@ fn reference_builds() -> Vec<(&'static str, &'static str)> {
         "batch-size-dependent",
         "costs-grow-with-history",
         "dear-first-answers",
+        "memory-per-person",
         "sample-only",
         "forbidden-import",
         "wrong-world",

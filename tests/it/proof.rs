@@ -322,6 +322,33 @@ fn a_batch_that_runs_out_in_a_fresh_instance_is_taken_in_halves() {
     assert!(proof.table.is_some());
 }
 
+#[test]
+fn halving_a_batch_that_keeps_running_out_is_bounded() {
+    // Every batch of more than about 120 persons passes the memory cap:
+    // halving one of 8,192 down to parts that fit would take more calls
+    // than the halving of one batch may make. The proof fails there,
+    // quickly, instead of spending a call per few hundred persons.
+    let started = std::time::Instant::now();
+    let proof = proof(fixtures::MEMORY_PER_PERSON, "330200");
+    let report = &proof.report;
+    assert!(!report.passed, "{report}");
+    let fault = report.faults.first().expect("a fault");
+    // Memory growth is charged as fuel: either runs out first.
+    assert!(
+        ["memory-limit", "out-of-fuel"].contains(&fault.kind.as_str()),
+        "{report}"
+    );
+    assert!(
+        fault.message.contains(&format!(
+            "still ran out after {} calls",
+            qingdan::verify::MAX_SPLIT_CALLS
+        )),
+        "{report}"
+    );
+    assert!(proof.table.is_none());
+    eprintln!("refused in {:?}", started.elapsed());
+}
+
 fn lines_of(e: &evaluate::Evaluation) -> Vec<(String, Benefit, Status)> {
     e.lines
         .iter()
