@@ -8,20 +8,27 @@
 //! (closed loop), for a fixed time; every request's latency is recorded.
 //! Client and server share the machine's cores, for both endpoints alike.
 //!
+//! The two endpoints are measured in alternation, [`ROUNDS`] rounds each
+//! (`load::compare`), and each figure is the median over the rounds, so
+//! that both see the same drift of a shared machine.
+//!
 //! `cargo bench -p qingdan --bench server` (`-- --seconds N` to change the
-//! time per measurement, 3 by default).
+//! time per measurement, 5 by default: five rounds of one second).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 #[path = "common/load.rs"]
 mod load;
 
-use load::{load, request};
+use load::{compare, request};
 use qingdan::server::{App, Config};
 use qingdan::store::Role;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Rounds of alternation per measurement.
+const ROUNDS: usize = 5;
 
 const PERSON: &str =
     r#"{"age":92,"hukou":"local","ability":"severe","assistance":"dibao","disability":"none"}"#;
@@ -41,7 +48,7 @@ fn main() {
         .skip_while(|a| a != "--seconds")
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3.0);
+        .unwrap_or(5.0);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let data = std::env::temp_dir().join(format!("qingdan-bench-server-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
@@ -127,6 +134,22 @@ fn main() {
     let evaluate = request("/v1/counties/330282/evaluate", &reviewer, &body);
     let bare_request = request("/bare", &reviewer, &body);
 
+    // The size of each answer: the client reads every byte of it.
+    let size_of = |url: String| {
+        let mut r = agent
+            .post(url)
+            .header("Authorization", format!("Bearer {reviewer}"))
+            .content_type("application/json")
+            .send(body.as_bytes())
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        r.body_mut().read_to_vec().unwrap().len()
+    };
+    let sizes = (
+        size_of(format!("{base}/v1/counties/330282/evaluate")),
+        size_of(format!("http://{bare_addr}/bare")),
+    );
+
     // In process: the same evaluation without HTTP (parse, evaluate, serialise).
     let person: qingdan::model::Person = serde_json::from_str(PERSON).unwrap();
     let n = 20_000;
@@ -138,11 +161,15 @@ fn main() {
     let in_process = t.elapsed() / n;
 
     println!(
-        "evaluate over HTTP, 慈溪 330282 (answer table in force), a 92-year-old; {seconds} s per measurement"
+        "evaluate over HTTP, 慈溪 330282 (answer table in force), a 92-year-old; {seconds} s per measurement, in {ROUNDS} rounds alternating with the bare endpoint (medians)"
     );
     println!(
         "in process (App::evaluate, no HTTP, no JSON): {:.1} µs per evaluation",
         in_process.as_secs_f64() * 1e6
+    );
+    println!(
+        "response bodies: evaluate {} bytes, bare endpoint {} bytes",
+        sizes.0, sizes.1
     );
     println!();
     println!(
@@ -150,8 +177,13 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|");
     for connections in [1, 4, 16] {
-        let q = load(addr, &evaluate, connections, seconds);
-        let b = load(bare_addr, &bare_request, connections, seconds);
+        let (q, b) = compare(
+            (addr, &evaluate),
+            (bare_addr, &bare_request),
+            connections,
+            seconds,
+            ROUNDS,
+        );
         let qr = q.requests as f64 / q.seconds;
         let br = b.requests as f64 / b.seconds;
         println!(

@@ -141,14 +141,12 @@ async fn method_not_allowed() -> ApiError {
 async fn observe(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+    // The route template is shared (`MatchedPath` holds an `Arc<str>`).
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    app.metrics.request(&route, status);
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    app.metrics.request(route, status);
     // Per request at debug level (`QINGDAN_LOG=debug`); changes of state
     // are logged at info where they happen.
     tracing::debug!(%method, route, status, micros = started.elapsed().as_micros() as u64, "request");
@@ -1130,6 +1128,9 @@ async fn evaluate(
             let answer = app.answer(&decision, &code, &person, as_of);
             let kept = crate::server::CachedAnswer {
                 version: answer.version,
+                version_label: answer
+                    .version
+                    .map_or_else(|| crate::metrics::NO_VERSION.to_string(), |v| v.to_string()),
                 clamps: answer.evaluation.clamps.len(),
                 incident: answer.incident.clone(),
                 body: serde_json::to_vec(&response(&code, answer))
@@ -1140,13 +1141,11 @@ async fn evaluate(
             Arc::new(kept)
         }
     };
-    let version = cached
-        .version
-        .map_or_else(|| crate::metrics::NO_VERSION.to_string(), |v| v.to_string());
+    let version = &cached.version_label;
     app.metrics
-        .evaluation(&code, &version, started.elapsed(), cached.clamps);
+        .evaluation(&code, version, started.elapsed(), cached.clamps);
     if let Some(incident) = &cached.incident {
-        app.metrics.fallback(&code, &version, &incident.kind);
+        app.metrics.fallback(&code, version, &incident.kind);
     }
     Ok((
         [(header::CONTENT_TYPE, "application/json")],

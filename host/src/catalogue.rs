@@ -487,6 +487,10 @@ impl Catalogue {
 #[derive(Clone, Debug, Default)]
 pub struct Library {
     catalogues: Vec<Catalogue>,
+    /// The positions in `catalogues` of each jurisdiction's editions, in
+    /// order of their first day: the request path finds the list in force
+    /// without walking every catalogue.
+    by_code: std::collections::HashMap<String, Vec<usize>>,
 }
 
 impl Library {
@@ -632,7 +636,18 @@ impl Library {
                     b.effective_from,
                 ))
             });
-            Ok(Library { catalogues })
+            let mut by_code: std::collections::HashMap<String, Vec<usize>> =
+                std::collections::HashMap::new();
+            for (at, c) in catalogues.iter().enumerate() {
+                by_code
+                    .entry(c.jurisdiction.code.clone())
+                    .or_default()
+                    .push(at);
+            }
+            Ok(Library {
+                catalogues,
+                by_code,
+            })
         } else {
             Err(CatalogueErrors(errors))
         }
@@ -722,9 +737,11 @@ impl Library {
 
     /// The edition of `code` in force on `date`.
     pub fn in_force(&self, code: &str, date: Date) -> Option<&Catalogue> {
-        self.catalogues
+        self.by_code
+            .get(code)?
             .iter()
-            .find(|c| c.jurisdiction.code == code && c.in_force(date))
+            .filter_map(|at| self.catalogues.get(*at))
+            .find(|c| c.in_force(date))
     }
 
     /// The edition of `c`'s parent in force on `date`.

@@ -2,11 +2,13 @@
 //! per county and plugin version, evaluations, their latency, clamps and
 //! fallbacks to the baseline; per county, proofs and their duration.
 //!
-//! The counters live behind one mutex each family; an evaluation takes it
-//! once, for a few tens of nanoseconds, which is far below the cost of the
-//! HTTP exchange it counts.
+//! The counters live behind one mutex each family. The families counted on
+//! every request (evaluations, fallbacks, requests) are hash maps nested by
+//! label, looked up with the borrowed labels: a request allocates nothing
+//! once its labels have been seen, and the lookup costs the same with one
+//! county or 3,000. The exposition sorts them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -34,13 +36,35 @@ struct Proofs {
 /// time of re-proofs per result.
 type Reproofs = (BTreeMap<(String, String), String>, BTreeMap<String, Proofs>);
 
+/// A family's counters by one label.
+type Nested<V> = HashMap<String, V>;
+
+/// The entry of `key`, made on first sight (the key is copied only then;
+/// always `Some`).
+fn slot<'m, V: Default>(map: &'m mut Nested<V>, key: &str) -> Option<&'m mut V> {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key)
+}
+
+/// The entries of a nested family, sorted by label, for the exposition.
+fn sorted<V>(map: &Nested<V>) -> Vec<(&str, &V)> {
+    let mut entries: Vec<(&str, &V)> = map.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    entries
+}
+
 /// The counters of one server process.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    evaluations: Mutex<BTreeMap<(String, String), Evaluations>>,
-    fallbacks: Mutex<BTreeMap<(String, String, String), u64>>,
+    /// county → version → counters.
+    evaluations: Mutex<Nested<Nested<Evaluations>>>,
+    /// county → version → kind → count.
+    fallbacks: Mutex<Nested<Nested<Nested<u64>>>>,
     proofs: Mutex<BTreeMap<(String, String), Proofs>>,
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    /// route → status → count.
+    requests: Mutex<Nested<HashMap<u16, u64>>>,
     publications: Mutex<BTreeMap<String, u64>>,
     /// The latest re-proof result per (county, edition), and the count of
     /// re-proofs per result.
@@ -69,9 +93,9 @@ impl Metrics {
         let Ok(mut map) = self.evaluations.lock() else {
             return;
         };
-        let entry = map
-            .entry((county.to_string(), version.to_string()))
-            .or_default();
+        let Some(entry) = slot(&mut map, county).and_then(|m| slot(m, version)) else {
+            return;
+        };
         entry.count += 1;
         entry.clamps += clamps as u64;
         entry.seconds += seconds;
@@ -83,9 +107,12 @@ impl Metrics {
     /// Counts a fallback to the baseline of `kind` (`no-plugin`,
     /// `suspended`, `no-table`, …).
     pub fn fallback(&self, county: &str, version: &str, kind: &str) {
-        if let Ok(mut map) = self.fallbacks.lock() {
-            *map.entry((county.to_string(), version.to_string(), kind.to_string()))
-                .or_default() += 1;
+        if let Ok(mut map) = self.fallbacks.lock()
+            && let Some(n) = slot(&mut map, county)
+                .and_then(|m| slot(m, version))
+                .and_then(|m| slot(m, kind))
+        {
+            *n += 1;
         }
     }
 
@@ -123,8 +150,10 @@ impl Metrics {
 
     /// Counts one HTTP request by route template and status.
     pub fn request(&self, route: &str, status: u16) {
-        if let Ok(mut map) = self.requests.lock() {
-            *map.entry((route.to_string(), status)).or_default() += 1;
+        if let Ok(mut map) = self.requests.lock()
+            && let Some(by_status) = slot(&mut map, route)
+        {
+            *by_status.entry(status).or_default() += 1;
         }
     }
 
@@ -133,10 +162,7 @@ impl Metrics {
         self.evaluations
             .lock()
             .ok()
-            .and_then(|m| {
-                m.get(&(county.to_string(), version.to_string()))
-                    .map(|e| e.count)
-            })
+            .and_then(|m| m.get(county).and_then(|m| m.get(version)).map(|e| e.count))
             .unwrap_or(0)
     }
 
@@ -144,20 +170,18 @@ impl Metrics {
     /// lines and fallbacks to the baseline (for the counties overview).
     pub fn county_totals(&self, county: &str) -> CountyTotals {
         let mut totals = CountyTotals::default();
-        if let Ok(map) = self.evaluations.lock() {
-            for ((c, _), e) in map.iter() {
-                if c == county {
-                    totals.evaluations += e.count;
-                    totals.clamps += e.clamps;
-                }
+        if let Ok(map) = self.evaluations.lock()
+            && let Some(versions) = map.get(county)
+        {
+            for e in versions.values() {
+                totals.evaluations += e.count;
+                totals.clamps += e.clamps;
             }
         }
-        if let Ok(map) = self.fallbacks.lock() {
-            for ((c, _, _), n) in map.iter() {
-                if c == county {
-                    totals.fallbacks += n;
-                }
-            }
+        if let Ok(map) = self.fallbacks.lock()
+            && let Some(versions) = map.get(county)
+        {
+            totals.fallbacks = versions.values().flat_map(|kinds| kinds.values()).sum();
         }
         totals
     }
@@ -171,8 +195,16 @@ impl Metrics {
                 .replace('\n', "\\n")
         };
         if let Ok(map) = self.evaluations.lock() {
+            let map: Vec<((&str, &str), &Evaluations)> = sorted(&map)
+                .into_iter()
+                .flat_map(|(county, versions)| {
+                    sorted(versions)
+                        .into_iter()
+                        .map(move |(version, e)| ((county, version), e))
+                })
+                .collect();
             out.push_str("# HELP qingdan_evaluations_total Evaluations served, per county and plugin version.\n# TYPE qingdan_evaluations_total counter\n");
-            for ((county, version), e) in map.iter() {
+            for ((county, version), e) in &map {
                 let _ = writeln!(
                     out,
                     "qingdan_evaluations_total{{county=\"{}\",version=\"{}\"}} {}",
@@ -182,7 +214,7 @@ impl Metrics {
                 );
             }
             out.push_str("# HELP qingdan_clamps_total County lines refused by the guard (below the baseline).\n# TYPE qingdan_clamps_total counter\n");
-            for ((county, version), e) in map.iter() {
+            for ((county, version), e) in &map {
                 let _ = writeln!(
                     out,
                     "qingdan_clamps_total{{county=\"{}\",version=\"{}\"}} {}",
@@ -192,7 +224,7 @@ impl Metrics {
                 );
             }
             out.push_str("# HELP qingdan_evaluation_seconds Time to evaluate one person (inside the server).\n# TYPE qingdan_evaluation_seconds histogram\n");
-            for ((county, version), e) in map.iter() {
+            for ((county, version), e) in &map {
                 let (county, version) = (label(county), label(version));
                 let mut cumulative = 0;
                 for (bound, n) in LATENCY_BUCKETS.iter().zip(e.buckets.iter()) {
@@ -221,7 +253,16 @@ impl Metrics {
         }
         if let Ok(map) = self.fallbacks.lock() {
             out.push_str("# HELP qingdan_fallbacks_total Evaluations that got the baseline alone, by reason.\n# TYPE qingdan_fallbacks_total counter\n");
-            for ((county, version, kind), n) in map.iter() {
+            let entries = sorted(&map).into_iter().flat_map(|(county, versions)| {
+                sorted(versions)
+                    .into_iter()
+                    .flat_map(move |(version, kinds)| {
+                        sorted(kinds)
+                            .into_iter()
+                            .map(move |(kind, n)| ((county, version, kind), n))
+                    })
+            });
+            for ((county, version, kind), n) in entries {
                 let _ = writeln!(
                     out,
                     "qingdan_fallbacks_total{{county=\"{}\",version=\"{}\",kind=\"{}\"}} {n}",
@@ -286,7 +327,14 @@ impl Metrics {
         }
         if let Ok(map) = self.requests.lock() {
             out.push_str("# HELP qingdan_http_requests_total HTTP requests by route and status.\n# TYPE qingdan_http_requests_total counter\n");
-            for ((route, status), n) in map.iter() {
+            let entries = sorted(&map).into_iter().flat_map(|(route, statuses)| {
+                let mut statuses: Vec<(&u16, &u64)> = statuses.iter().collect();
+                statuses.sort_unstable();
+                statuses
+                    .into_iter()
+                    .map(move |(status, n)| ((route, status), n))
+            });
+            for ((route, status), n) in entries {
                 let _ = writeln!(
                     out,
                     "qingdan_http_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",

@@ -239,6 +239,8 @@ pub struct CachedAnswer {
     pub body: axum::body::Bytes,
     /// The version that answered.
     pub version: Option<i64>,
+    /// Its label in the counters (the number, or [`crate::metrics::NO_VERSION`]).
+    pub version_label: String,
     /// Lines the guard refused.
     pub clamps: usize,
     /// The fallback, if any.

@@ -122,3 +122,41 @@ pub fn load_mix(
         p99: at(0.99),
     }
 }
+
+/// Two endpoints measured in alternation, `rounds` times each, so that
+/// both see the same drift of the machine (other work, frequency, the
+/// scheduler): each figure is the median over the rounds.
+pub fn compare(
+    a: (SocketAddr, &[u8]),
+    b: (SocketAddr, &[u8]),
+    connections: usize,
+    seconds: f64,
+    rounds: usize,
+) -> (Measured, Measured) {
+    let rounds = rounds.max(1);
+    let per_round = seconds / rounds as f64;
+    let mut of_a = Vec::with_capacity(rounds);
+    let mut of_b = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        of_a.push(load(a.0, a.1, connections, per_round));
+        of_b.push(load(b.0, b.1, connections, per_round));
+    }
+    (median(of_a), median(of_b))
+}
+
+/// The median of each figure over several measurements.
+fn median(all: Vec<Measured>) -> Measured {
+    let mid = all.len() / 2;
+    let middle = |key: fn(&Measured) -> f64| -> usize {
+        let mut order: Vec<usize> = (0..all.len()).collect();
+        order.sort_by(|x, y| key(&all[*x]).total_cmp(&key(&all[*y])));
+        order[mid]
+    };
+    let rate = &all[middle(Measured::rate)];
+    Measured {
+        requests: rate.requests,
+        seconds: rate.seconds,
+        p50: all[middle(|m| m.p50.as_secs_f64())].p50,
+        p99: all[middle(|m| m.p99.as_secs_f64())].p99,
+    }
+}
