@@ -1081,6 +1081,16 @@ pub(crate) fn count(app: &App, county: &str, answer: &Answer, started: Instant) 
     }
 }
 
+/// The serialised body without the spare capacity its growth left (up to
+/// as much again), since it is kept in the answer cache, which counts its
+/// length.
+fn exact(body: serde_json::Result<Vec<u8>>) -> serde_json::Result<Vec<u8>> {
+    body.map(|mut b| {
+        b.shrink_to_fit();
+        b
+    })
+}
+
 /// What an elder is entitled to in a county on a date, served from the
 /// answer table in force under the guard.
 #[utoipa::path(post, path = "/v1/counties/{code}/evaluate", tag = "evaluation",
@@ -1133,7 +1143,7 @@ async fn evaluate(
                     .map_or_else(|| crate::metrics::NO_VERSION.to_string(), |v| v.to_string()),
                 clamps: answer.evaluation.clamps.len(),
                 incident: answer.incident.clone(),
-                body: serde_json::to_vec(&response(&code, answer))
+                body: exact(serde_json::to_vec(&response(&code, answer)))
                     .map_err(|e| ApiError::internal(&e))?
                     .into(),
             };
