@@ -195,20 +195,23 @@ fn trim(s: &str) -> &str {
     }
 }
 
+/// The living flags of a field: keys separated by `|`, `;` or `+`, white
+/// space around each ignored, empty pieces skipped. One pass over the
+/// bytes (the separators are ASCII, so every piece is on a character
+/// boundary).
 fn parse_living(s: &str) -> Option<Living> {
-    if s.is_empty() {
-        return Some(Living::NONE);
-    }
-    if !s.bytes().any(|b| matches!(b, b'|' | b';' | b'+')) {
-        return LivingFlag::from_key(trim(s)).map(|f| Living::NONE.with(f));
-    }
     let mut living = Living::NONE;
-    for flag in s
-        .split(['|', ';', '+'])
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-    {
-        living = living.with(LivingFlag::from_key(flag)?);
+    let mut start = 0;
+    let bytes = s.as_bytes();
+    for end in 0..=bytes.len() {
+        if end < bytes.len() && !matches!(bytes[end], b'|' | b';' | b'+') {
+            continue;
+        }
+        let flag = s.get(start..end)?.trim();
+        if !flag.is_empty() {
+            living = living.with(LivingFlag::from_key(flag)?);
+        }
+        start = end + 1;
     }
     Some(living)
 }
@@ -423,6 +426,9 @@ fn count_rows(
     // breaks with the fast search; a chunk that is not all UTF-8 is taken
     // line by line, so the faulty rows are named.
     if let Ok(text) = std::str::from_utf8(body) {
+        if let (Format::Csv, Some(columns)) = (format, columns) {
+            return count_csv_rows(ctx, columns, text, first_row, counts);
+        }
         let mut lines = 0u64;
         for (current, line) in (first_row..).zip(text.split('\n')) {
             lines += 1;
@@ -464,6 +470,17 @@ fn count_row(
         (Format::Csv, Some(columns)) => csv_person(columns, text),
         _ => json_person(text).map(|(p, _)| p),
     };
+    tally(ctx, parsed, current, counts);
+}
+
+/// Counts one parsed row: its pair, or its error.
+#[inline]
+fn tally(
+    ctx: &Context<'_>,
+    parsed: Result<Person, (String, String)>,
+    current: u64,
+    counts: &mut Counts,
+) {
     match parsed {
         Ok(p) => {
             counts.persons += 1;
@@ -473,15 +490,56 @@ fn count_row(
     }
 }
 
-/// Finds the commas of a CSV row eight bytes at a time: their positions go
-/// to `ends` (as many as fit; `n` counts them all). True when the row has
-/// a quote (then the positions are not complete: the caller splits the
-/// row properly).
+/// [`count_rows`] for CSV text: each row's line break and commas are
+/// found in one pass over its bytes ([`scan_row`]), where splitting at
+/// line breaks first and at commas then took two. Rows, row numbers and
+/// errors are those of [`count_row`] over `text.split('\n')`.
+fn count_csv_rows(
+    ctx: &Context<'_>,
+    columns: &Columns,
+    text: &str,
+    first_row: u64,
+    counts: &mut Counts,
+) -> u64 {
+    let bytes = text.as_bytes();
+    let mut at = 0usize;
+    let mut current = first_row;
+    loop {
+        let mut ends = [0usize; 32];
+        let mut n = 0usize;
+        let (len, quoted) = scan_row(bytes.get(at..).unwrap_or_default(), &mut ends, &mut n);
+        // The row ends at a line break (ASCII) or the end: a character
+        // boundary.
+        let line = text.get(at..at + len).unwrap_or_default();
+        let row = line.strip_suffix('\r').unwrap_or(line);
+        if !trim(row).is_empty() {
+            counts.rows += 1;
+            let parsed = if quoted {
+                csv_person(columns, row)
+            } else {
+                // The commas are before the line break and any `\r`.
+                csv_person_at(columns, row, &mut ends, n)
+            };
+            tally(ctx, parsed, current, counts);
+        }
+        if at + len >= bytes.len() {
+            return current - first_row;
+        }
+        at += len + 1;
+        current += 1;
+    }
+}
+
+/// The row at the start of `bytes`: its length up to its line break (or
+/// the end), its commas' positions in `ends` (as many as fit; `n` counts
+/// them all) and whether it has a quote — eight bytes at a time, as
+/// [`field_ends`], stopping at the first line break.
 #[inline]
-fn field_ends(bytes: &[u8], ends: &mut [usize; 32], n: &mut usize) -> bool {
+fn scan_row(bytes: &[u8], ends: &mut [usize; 32], n: &mut usize) -> (usize, bool) {
     const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     const COMMAS: u64 = 0x2c2c_2c2c_2c2c_2c2c;
     const QUOTES: u64 = 0x2222_2222_2222_2222;
+    const BREAKS: u64 = 0x0a0a_0a0a_0a0a_0a0a;
     // 0x80 in exactly the bytes of `v` that are zero.
     let zeros = |v: u64| !((((v & LOW).wrapping_add(LOW)) | v) | LOW);
     let mut push = |at: usize, n: &mut usize| {
@@ -490,30 +548,52 @@ fn field_ends(bytes: &[u8], ends: &mut [usize; 32], n: &mut usize) -> bool {
         }
         *n += 1;
     };
+    let mut quoted = false;
     let mut words = bytes.chunks_exact(8);
     let mut base = 0;
     for word in words.by_ref() {
         let mut eight = [0u8; 8];
         eight.copy_from_slice(word);
         let v = u64::from_le_bytes(eight);
-        if zeros(v ^ QUOTES) != 0 {
-            return true;
+        let breaks = zeros(v ^ BREAKS);
+        // The bits of the bytes before the first line break (every bit
+        // when there is none): below the lowest 0x80 of `breaks`.
+        let before = if breaks == 0 {
+            u64::MAX
+        } else {
+            (breaks & breaks.wrapping_neg()) - 1
+        };
+        if zeros(v ^ QUOTES) & before != 0 {
+            quoted = true;
         }
-        let mut commas = zeros(v ^ COMMAS);
+        let mut commas = zeros(v ^ COMMAS) & before;
         while commas != 0 {
             push(base + (commas.trailing_zeros() / 8) as usize, n);
             commas &= commas - 1;
+        }
+        if breaks != 0 {
+            return (base + (breaks.trailing_zeros() / 8) as usize, quoted);
         }
         base += 8;
     }
     for (i, b) in words.remainder().iter().enumerate() {
         match *b {
+            b'\n' => return (base + i, quoted),
             b',' => push(base + i, n),
-            b'"' => return true,
+            b'"' => quoted = true,
             _ => {}
         }
     }
-    false
+    (bytes.len(), quoted)
+}
+
+/// Finds the commas of a CSV row (a line without its line break) eight
+/// bytes at a time: their positions go to `ends` (as many as fit; `n`
+/// counts them all). True when the row has a quote (then the caller
+/// splits the row properly).
+#[inline]
+fn field_ends(bytes: &[u8], ends: &mut [usize; 32], n: &mut usize) -> bool {
+    scan_row(bytes, ends, n).1
 }
 
 /// The person of one CSV row.
@@ -525,27 +605,47 @@ fn csv_person(columns: &Columns, text: &str) -> Result<Person, (String, String)>
     let mut ends = [0usize; 32];
     let mut n = 0usize;
     let quoted = field_ends(bytes, &mut ends, &mut n);
-    if !quoted {
-        if n < ends.len() {
-            ends[n] = bytes.len();
-        }
-        n += 1;
-        if n != columns.count {
-            return Err((
-                "row".into(),
-                format!("{n} fields, the header has {}", columns.count),
-            ));
-        }
-        if n <= ends.len() {
-            // Field `c` is text[start(c)..ends[c]]; the ends are at ASCII
-            // commas, so every slice is on a character boundary.
-            let field = |c: usize| {
-                let start = if c == 0 { 0 } else { ends[c - 1] + 1 };
-                text.get(start..ends[c])
-            };
-            return person_of(|i| columns.person[i].and_then(field));
-        }
+    if quoted {
+        csv_person_quoted(columns, text)
+    } else {
+        csv_person_at(columns, text, &mut ends, n)
     }
+}
+
+/// The person of a CSV row without quotes whose `n` commas are at
+/// `ends` (as many as fit).
+#[inline]
+fn csv_person_at(
+    columns: &Columns,
+    text: &str,
+    ends: &mut [usize; 32],
+    commas: usize,
+) -> Result<Person, (String, String)> {
+    let mut n = commas;
+    if n < ends.len() {
+        ends[n] = text.len();
+    }
+    n += 1;
+    if n != columns.count {
+        return Err((
+            "row".into(),
+            format!("{n} fields, the header has {}", columns.count),
+        ));
+    }
+    if n > ends.len() {
+        return csv_person_quoted(columns, text);
+    }
+    // Field `c` is text[start(c)..ends[c]]; the ends are at ASCII commas,
+    // so every slice is on a character boundary.
+    let field = |c: usize| {
+        let start = if c == 0 { 0 } else { ends[c - 1] + 1 };
+        text.get(start..*ends.get(c)?)
+    };
+    person_of(|i| columns.person[i].and_then(field))
+}
+
+/// The person of a CSV row split in full (RFC 4180 quotes).
+fn csv_person_quoted(columns: &Columns, text: &str) -> Result<Person, (String, String)> {
     let fields = split_csv(text);
     if fields.len() != columns.count {
         return Err((
@@ -1589,6 +1689,18 @@ pub enum NameListError {
 mod tests {
     use super::*;
 
+    /// `len` bytes drawn from `alphabet` (xorshift, reproducible).
+    fn random_bytes(seed: &mut u64, len: usize, alphabet: &[u8]) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                alphabet[(*seed % alphabet.len() as u64) as usize]
+            })
+            .collect()
+    }
+
     /// The commas found eight bytes at a time are the commas there are,
     /// at every length and alignment, and any quote is noticed.
     #[test]
@@ -1597,14 +1709,7 @@ mod tests {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         for len in 0..80 {
             for _ in 0..50 {
-                let row: Vec<u8> = (0..len)
-                    .map(|_| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        alphabet[(seed % alphabet.len() as u64) as usize]
-                    })
-                    .collect();
+                let row = random_bytes(&mut seed, len, &alphabet);
                 let expected: Vec<usize> = (0..len).filter(|i| row[*i] == b',').collect();
                 let (mut ends, mut n) = ([0usize; 32], 0);
                 assert!(!field_ends(&row, &mut ends, &mut n));
@@ -1621,6 +1726,93 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// One pass finds a row's line break, the commas before it and any
+    /// quote before it, at every length and alignment.
+    #[test]
+    fn scan_row_stops_at_the_first_line_break() {
+        let alphabet = [b'a', b',', b'1', b'"', 0xe6, b'\n', b'\r', b'|'];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for len in 0..90 {
+            for _ in 0..60 {
+                let bytes = random_bytes(&mut seed, len, &alphabet);
+                let row_len = bytes.iter().position(|b| *b == b'\n').unwrap_or(len);
+                let row = &bytes[..row_len];
+                let commas: Vec<usize> = (0..row_len).filter(|i| row[*i] == b',').collect();
+                let (mut ends, mut n) = ([0usize; 32], 0);
+                let (found, quoted) = scan_row(&bytes, &mut ends, &mut n);
+                assert_eq!(found, row_len, "{bytes:?}");
+                assert_eq!(quoted, row.contains(&b'"'), "{bytes:?}");
+                assert_eq!(n, commas.len(), "{bytes:?}");
+                let kept = n.min(32);
+                assert_eq!(&ends[..kept], &commas[..kept], "{bytes:?}");
+            }
+        }
+    }
+
+    /// CSV text counted in one pass per row gives exactly what counting
+    /// each line of `text.split('\n')` gives: rows, persons, pairs, errors
+    /// and their row numbers, and the line breaks passed.
+    #[test]
+    fn csv_rows_in_one_pass_count_as_line_by_line() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../catalogues");
+        let library = crate::catalogue::Library::load_dir(&dir).expect("catalogues");
+        let day: Date = "2024-06-01".parse().expect("date");
+        let catalogue = library.in_force("330200", day).expect("宁波 in force");
+        let ctx = Context::new(catalogue, None, day);
+        let header = "id,age,hukou,ability,assistance,disability,living,family_planning_special,veteran_entitled";
+        let columns = Columns::from_header(header).expect("columns");
+        let rows = [
+            "A,80,local,intact,none,none,alone,false,false",
+            "B,92,local,severe,dibao,none,alone|empty-nest,true,0",
+            "C,70,non-local,mild,none,grade1,,,\r",
+            "\"D,1\",75,local,intact,none,none,,false,false",
+            "E,59,local,intact,none,none,,false,false",
+            "F,81,local,intact,none,none",
+            "   ",
+            "",
+            "\r",
+            "G,85,local,moderate,low-income,grade2, alone ; empty-nest ,yes,no",
+            "H,x,local,intact,none,none,,false,false",
+            "I,66,local,intact,none,none,nobody,false,false",
+            "J,61,local,intact,none,none,,false,false,extra",
+        ];
+        for end in ["", "\n", "\r\n"] {
+            let text = format!("{}{end}", rows.join("\n"));
+            let mut one_pass = Counts::default();
+            let lines = count_csv_rows(&ctx, &columns, &text, 7, &mut one_pass);
+            let mut by_line = Counts::default();
+            let mut expected = 0u64;
+            for (current, line) in (7u64..).zip(text.split('\n')) {
+                expected += 1;
+                count_row(
+                    &ctx,
+                    Format::Csv,
+                    Some(&columns),
+                    line,
+                    current,
+                    &mut by_line,
+                );
+            }
+            assert_eq!(lines, expected - 1);
+            assert_eq!(one_pass.rows, by_line.rows);
+            assert_eq!(one_pass.persons, by_line.persons);
+            assert_eq!(one_pass.error_count, by_line.error_count);
+            assert_eq!(
+                format!("{:?}", one_pass.errors),
+                format!("{:?}", by_line.errors)
+            );
+            let mut a: Vec<_> = one_pass.pairs.iter().map(|(k, v)| (*k, v.0)).collect();
+            let mut b: Vec<_> = by_line.pairs.iter().map(|(k, v)| (*k, v.0)).collect();
+            a.sort_unstable();
+            b.sort_unstable();
+            assert_eq!(a, b);
+            assert!(
+                one_pass.persons >= 5 && one_pass.error_count >= 4,
+                "{one_pass:?}"
+            );
         }
     }
 }
