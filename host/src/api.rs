@@ -1067,9 +1067,7 @@ pub(crate) fn normalized(person: Person) -> Result<Person, ApiError> {
 }
 
 pub(crate) fn count(app: &App, county: &str, answer: &Answer, started: Instant) {
-    let version = answer
-        .version
-        .map_or_else(|| crate::metrics::NO_VERSION.to_string(), |v| v.to_string());
+    let version = crate::metrics::version_label(answer.version);
     app.metrics.evaluation(
         county,
         &version,
@@ -1138,9 +1136,7 @@ async fn evaluate(
             let answer = app.answer(&decision, &code, &person, as_of);
             let kept = crate::server::CachedAnswer {
                 version: answer.version,
-                version_label: answer
-                    .version
-                    .map_or_else(|| crate::metrics::NO_VERSION.to_string(), |v| v.to_string()),
+                version_label: crate::metrics::version_label(answer.version),
                 clamps: answer.evaluation.clamps.len(),
                 incident: answer.incident.clone(),
                 body: exact(serde_json::to_vec(&response(&code, answer)))

@@ -85,6 +85,12 @@ pub struct CountyTotals {
 /// Counters for a county with no plugin version in force.
 pub const NO_VERSION: &str = "none";
 
+/// The version label of the counters: the version's number, or
+/// [`NO_VERSION`].
+pub fn version_label(version: Option<i64>) -> String {
+    version.map_or_else(|| NO_VERSION.to_string(), |v| v.to_string())
+}
+
 impl Metrics {
     /// Counts one evaluation of `county` served by `version` (or
     /// [`NO_VERSION`]) that took `elapsed`, with `clamps` lines refused.

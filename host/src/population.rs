@@ -423,8 +423,9 @@ fn count_rows(
     counts: &mut Counts,
 ) -> u64 {
     // Text checked as a whole (the common case), then split at line
-    // breaks with the fast search; a chunk that is not all UTF-8 is taken
-    // line by line, so the faulty rows are named.
+    // breaks (CSV in one pass with its commas, NDJSON with the fast
+    // search); a chunk that is not all UTF-8 is taken line by line, so the
+    // faulty rows are named.
     if let Ok(text) = std::str::from_utf8(body) {
         if let (Format::Csv, Some(columns)) = (format, columns) {
             return count_csv_rows(ctx, columns, text, first_row, counts);
@@ -461,16 +462,22 @@ fn count_row(
     current: u64,
     counts: &mut Counts,
 ) {
-    let text = text.strip_suffix('\r').unwrap_or(text);
-    if trim(text).is_empty() {
+    let Some(text) = content(text) else {
         return;
-    }
+    };
     counts.rows += 1;
     let parsed = match (format, columns) {
         (Format::Csv, Some(columns)) => csv_person(columns, text),
         _ => json_person(text).map(|(p, _)| p),
     };
     tally(ctx, parsed, current, counts);
+}
+
+/// A line without its `\r`, or `None` for a blank line (not a row).
+#[inline]
+fn content(line: &str) -> Option<&str> {
+    let text = line.strip_suffix('\r').unwrap_or(line);
+    (!trim(text).is_empty()).then_some(text)
 }
 
 /// Counts one parsed row: its pair, or its error.
@@ -511,11 +518,10 @@ fn count_csv_rows(
         // The row ends at a line break (ASCII) or the end: a character
         // boundary.
         let line = text.get(at..at + len).unwrap_or_default();
-        let row = line.strip_suffix('\r').unwrap_or(line);
-        if !trim(row).is_empty() {
+        if let Some(row) = content(line) {
             counts.rows += 1;
             let parsed = if quoted {
-                csv_person(columns, row)
+                csv_person_quoted(columns, row)
             } else {
                 // The commas are before the line break and any `\r`.
                 csv_person_at(columns, row, &mut ends, n)
@@ -532,8 +538,8 @@ fn count_csv_rows(
 
 /// The row at the start of `bytes`: its length up to its line break (or
 /// the end), its commas' positions in `ends` (as many as fit; `n` counts
-/// them all) and whether it has a quote — eight bytes at a time, as
-/// [`field_ends`], stopping at the first line break.
+/// them all) and whether it has a quote before it — eight bytes at a
+/// time.
 #[inline]
 fn scan_row(bytes: &[u8], ends: &mut [usize; 32], n: &mut usize) -> (usize, bool) {
     const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;

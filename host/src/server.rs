@@ -200,9 +200,11 @@ pub const TABLE_BATCH: usize = 64;
 /// Bytes of served answer bodies kept in memory (64 MiB).
 pub const ANSWER_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
-/// Memory of one cached answer beyond its texts: the map's slot, the
-/// `Arc` and the record, and the allocator's headers of its four
-/// allocations, rounded up (measured against RSS with `--bench counties`).
+/// Memory of one cached answer beyond its texts, as the cache counts it:
+/// an allowance for the map's slot, the `Arc` and the record, and the
+/// allocator's headers of its four allocations (an estimate; with the
+/// cache full, `--bench counties` still measures about 1.75× its bytes in
+/// RSS, the allocator's per-thread arenas keeping what it frees).
 const ANSWER_ENTRY_OVERHEAD: usize = 256;
 
 /// What one cached answer holds in memory, as the cache counts it against

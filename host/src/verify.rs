@@ -588,6 +588,17 @@ struct RunCost {
     split: u64,
 }
 
+impl RunCost {
+    /// The sum over runs.
+    fn total(costs: &[RunCost]) -> RunCost {
+        costs.iter().fold(RunCost::default(), |t, c| RunCost {
+            fuel: t.fuel + c.fuel,
+            retried: t.retried + c.retried,
+            split: t.split + c.split,
+        })
+    }
+}
+
 /// Whether a fault is a resource running out rather than something the
 /// component's code did: its fuel, its memory cap or the wall-clock
 /// deadline. How much of them a batch needs can depend on what the same
@@ -735,7 +746,7 @@ impl Pass<'_> {
             // compared like any others (module docs, point 4).
             if after_others && outcome.as_ref().is_err_and(is_exhaustion) {
                 if let Err(e) = &outcome {
-                    result.fuel += fuel_of(e, self.plugin.limits().fuel_for(input.persons.len()));
+                    result.fuel += self.charged(e, input.persons.len());
                 }
                 result.retried += 1;
                 after_others = false;
@@ -745,39 +756,25 @@ impl Pass<'_> {
                     answers
                 });
             }
-            match outcome {
-                Ok(answers) => {
-                    result.fuel += answers.fuel;
-                    self.take(&answers, &input, &mut interner, &mut result);
-                }
-                // Ran out in a fresh instance: its halves, each in a fresh
-                // instance of its own (point 4); only a person who runs
-                // out alone stops the pass.
-                Err(e) if is_exhaustion(&e) => {
-                    result.fuel += fuel_of(&e, self.plugin.limits().fuel_for(input.persons.len()));
-                    result.split += 1;
-                    // The instance that ran out serves no further batch.
-                    session = None;
-                    let mut calls_left = MAX_SPLIT_CALLS;
-                    let scratch = (&mut *local, &mut *used);
-                    if let Some(stop) = self.halves(
-                        range.clone(),
-                        e,
-                        &mut calls_left,
-                        scratch,
-                        &mut interner,
-                        &mut result,
-                    ) {
-                        result.stop = Some(stop);
-                        break;
-                    }
-                }
-                Err(e) => {
-                    let (stop, fuel) = self.locate(&input, &e, after_others);
-                    result.fuel += fuel;
-                    result.stop = Some(stop);
-                    break;
-                }
+            // Ran out in a fresh instance: taken in halves (point 4), and
+            // the instance that ran out serves no further batch.
+            if outcome.as_ref().is_err_and(is_exhaustion) {
+                result.split += 1;
+                session = None;
+            }
+            let mut calls_left = MAX_SPLIT_CALLS;
+            let settled = self.settle(
+                outcome,
+                (range.clone(), &input),
+                after_others,
+                &mut calls_left,
+                (&mut *local, &mut *used),
+                &mut interner,
+                &mut result,
+            );
+            if let Some(stop) = settled {
+                result.stop = Some(stop);
+                break;
             }
             if interner.too_large() {
                 break;
@@ -887,27 +884,59 @@ impl Pass<'_> {
                 .plugin
                 .session()
                 .and_then(|mut s| s.evaluate_batch(&input.sets, &input.persons));
-            match outcome {
-                Ok(answers) => {
-                    result.fuel += answers.fuel;
-                    self.take(&answers, &input, interner, result);
-                }
-                Err(e) if is_exhaustion(&e) => {
-                    result.fuel += fuel_of(&e, self.plugin.limits().fuel_for(input.persons.len()));
-                    let scratch = (&mut *local, &mut *used);
-                    if let Some(stop) = self.halves(part, e, calls_left, scratch, interner, result)
-                    {
-                        return Some(stop);
-                    }
-                }
-                Err(e) => {
-                    let (stop, fuel) = self.locate(&input, &e, false);
-                    result.fuel += fuel;
-                    return Some(stop);
-                }
+            let scratch = (&mut *local, &mut *used);
+            let settled = self.settle(
+                outcome,
+                (part, &input),
+                false,
+                calls_left,
+                scratch,
+                interner,
+                result,
+            );
+            if settled.is_some() {
+                return settled;
             }
         }
         None
+    }
+
+    /// Takes what one call over `batch` (its plan positions and input)
+    /// gave: its answers; when it ran out, its halves ([`Pass::halves`]);
+    /// any other fault located ([`Pass::locate`]) as the stop returned.
+    #[allow(clippy::too_many_arguments)]
+    fn settle(
+        &self,
+        outcome: Result<BatchAnswers, CallError>,
+        batch: (Range<usize>, &BatchInput),
+        after_others: bool,
+        calls_left: &mut u32,
+        scratch: (&mut [u32], &mut Vec<u32>),
+        interner: &mut Interner,
+        result: &mut RunResult,
+    ) -> Option<Stop> {
+        let (range, input) = batch;
+        match outcome {
+            Ok(answers) => {
+                result.fuel += answers.fuel;
+                self.take(&answers, input, interner, result);
+                None
+            }
+            Err(e) if is_exhaustion(&e) => {
+                result.fuel += self.charged(&e, input.persons.len());
+                self.halves(range, e, calls_left, scratch, interner, result)
+            }
+            Err(e) => {
+                let (stop, fuel) = self.locate(input, &e, after_others);
+                result.fuel += fuel;
+                Some(stop)
+            }
+        }
+    }
+
+    /// The fuel charged for a call over `persons` that failed with `e`.
+    fn charged(&self, e: &CallError, persons: usize) -> u64 {
+        fuel_of(e, self.plugin.limits().fuel_for(persons))
     }
 
     /// After a batch faulted: the first person of the batch that faults
@@ -930,7 +959,7 @@ impl Pass<'_> {
             match alone {
                 Ok(answers) => spent += answers.fuel,
                 Err(e) => {
-                    spent += fuel_of(&e, self.plugin.limits().fuel_for(1));
+                    spent += self.charged(&e, 1);
                     return (stop_at(input, at, &e), spent);
                 }
             }
@@ -1277,9 +1306,10 @@ pub fn verify(
     // What the report counts stops at the pass's first event, so that it
     // does not depend on how far other threads got.
     let upto = end.runs_counted(&first_plan);
-    let first_fuel: u64 = first_fuels[..upto].iter().map(|c| c.fuel).sum();
-    report.fuel.retried_batches = first_fuels[..upto].iter().map(|c| c.retried).sum();
-    report.fuel.split_batches = first_fuels[..upto].iter().map(|c| c.split).sum();
+    let first_cost = RunCost::total(&first_fuels[..upto]);
+    let first_fuel = first_cost.fuel;
+    report.fuel.retried_batches = first_cost.retried;
+    report.fuel.split_batches = first_cost.split;
     report.fuel.first_pass = first_fuel;
     report.persons = first_plan.runs[..upto]
         .iter()
@@ -1392,9 +1422,10 @@ pub fn verify(
         true
     });
     let upto = end.runs_counted(&second_plan);
-    report.fuel.second_pass = second_fuels[..upto].iter().map(|c| c.fuel).sum();
-    report.fuel.retried_batches += second_fuels[..upto].iter().map(|c| c.retried).sum::<u64>();
-    report.fuel.split_batches += second_fuels[..upto].iter().map(|c| c.split).sum::<u64>();
+    let second_cost = RunCost::total(&second_fuels[..upto]);
+    report.fuel.second_pass = second_cost.fuel;
+    report.fuel.retried_batches += second_cost.retried;
+    report.fuel.split_batches += second_cost.split;
     // Only runs before the pass's first event count (module docs, point 5).
     let stopped_at = match &end {
         PassEnd::Complete => usize::MAX,
