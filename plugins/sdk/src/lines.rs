@@ -3,6 +3,7 @@
 
 use crate::benefit::{Benefit, HOST_CODES_FROM, ItemCode, Line};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// The three categories of the national list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -163,21 +164,72 @@ impl Code for ItemCode {
 /// lines.at_least(ASSESSMENT, Benefit::quota(1, 24)); // absent: added
 /// assert_eq!(lines.len(), 2);
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Lines {
     lines: Vec<Line>,
+    /// The changes made since the lines were last loaded, in order, each
+    /// with what it replaced: the batch loop compares them to tell that two
+    /// persons got the same answer without comparing every line, and undoes
+    /// them to start the next person from the same baseline without copying
+    /// it again (see `batch::run`). Only changes that change something are
+    /// recorded.
+    journal: Vec<Edit>,
+    /// Which load the lines come from: 0 for lines made by a plugin
+    /// ([`Lines::new`], [`Lines::from_slice`]) or changed too often since
+    /// their load to journal (see `Lines::record`), otherwise the number the
+    /// batch loop's [`Lines::load`] gave. A clone keeps it, with the lines
+    /// and the journal that go with it.
+    stamp: u64,
+}
+
+/// One recorded change of [`Lines`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Edit {
+    /// The benefit of the line at `at` went from `was` to `now`.
+    Replaced { at: u32, was: Benefit, now: Benefit },
+    /// A line was appended.
+    Pushed(Line),
+    /// The line at `at` was taken out.
+    Removed { at: u32, line: Line },
+}
+
+/// Changes journalled per load at most (see [`Lines::record`]): county
+/// rules make a handful.
+const MAX_JOURNAL: usize = 32;
+
+/// The last stamp given by [`Lines::load`]: each load gets a new one.
+static STAMPS: AtomicU64 = AtomicU64::new(0);
+
+impl PartialEq for Lines {
+    fn eq(&self, other: &Lines) -> bool {
+        self.lines == other.lines
+    }
+}
+
+impl Eq for Lines {}
+
+impl core::fmt::Debug for Lines {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("Lines").field(&self.lines).finish()
+    }
 }
 
 impl Lines {
     /// No lines.
     pub const fn new() -> Lines {
-        Lines { lines: Vec::new() }
+        Lines {
+            lines: Vec::new(),
+            journal: Vec::new(),
+            stamp: 0,
+        }
     }
 
     /// The given lines, in order.
     pub fn from_slice(lines: &[Line]) -> Lines {
         Lines {
             lines: lines.to_vec(),
+            journal: Vec::new(),
+            stamp: 0,
         }
     }
 
@@ -188,15 +240,93 @@ impl Lines {
         allow(dead_code)
     )]
     pub(crate) fn from_vec(lines: Vec<Line>) -> Lines {
-        Lines { lines }
+        Lines {
+            lines,
+            journal: Vec::new(),
+            stamp: 0,
+        }
     }
 
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-    /// Replaces the content with `lines`, keeping the allocation (the batch
-    /// loop calls this once per person).
-    pub(crate) fn reset_from(&mut self, lines: &[Line]) {
+    /// Replaces the content with `lines`, keeping the allocation, with an
+    /// empty journal and a new stamp, which it returns: as long as
+    /// [`Lines::stamp`] is that number, the lines are `lines` with the
+    /// journal's changes applied.
+    pub(crate) fn load(&mut self, lines: &[Line]) -> u64 {
         self.lines.clear();
         self.lines.extend_from_slice(lines);
+        self.journal.clear();
+        self.stamp = STAMPS.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        self.stamp
+    }
+
+    /// The stamp of the load the lines come from (0: not loaded).
+    pub(crate) fn stamp(&self) -> u64 {
+        self.stamp
+    }
+
+    /// The changes since the load, in order.
+    pub(crate) fn journal(&self) -> &[Edit] {
+        &self.journal
+    }
+
+    /// Undoes the journal's changes, last first: the lines are as loaded.
+    pub(crate) fn rewind(&mut self) {
+        while let Some(edit) = self.journal.pop() {
+            match edit {
+                Edit::Replaced { at, was, .. } => {
+                    if let Some(line) = self.lines.get_mut(at as usize) {
+                        line.benefit = was;
+                    }
+                }
+                Edit::Pushed(_) => {
+                    self.lines.pop();
+                }
+                Edit::Removed { at, line } => {
+                    let at = (at as usize).min(self.lines.len());
+                    self.lines.insert(at, line);
+                }
+            }
+        }
+    }
+
+    /// Records a change of loaded lines. Past [`MAX_JOURNAL`] changes the
+    /// lines are no longer taken for their load plus a journal (stamp 0):
+    /// the batch loop then interns them line by line and loads the baseline
+    /// again, so a rule that makes thousands of changes costs what it did
+    /// before there was a journal. Lines a plugin made itself keep none.
+    fn record(&mut self, edit: Edit) {
+        if self.stamp == 0 {
+            return;
+        }
+        if self.journal.len() < MAX_JOURNAL {
+            self.journal.push(edit);
+        } else {
+            self.journal.clear();
+            self.stamp = 0;
+        }
+    }
+
+    /// Sets the benefit of the line at `at` (which exists), recording it.
+    fn replace_at(&mut self, at: usize, now: Benefit) {
+        let Some(line) = self.lines.get_mut(at) else {
+            return;
+        };
+        let was = line.benefit;
+        if was != now {
+            line.benefit = now;
+            // At most the host's line cap: far below 2^32.
+            self.record(Edit::Replaced {
+                at: at as u32,
+                was,
+                now,
+            });
+        }
+    }
+
+    /// Appends a line, recording it.
+    fn append(&mut self, line: Line) {
+        self.lines.push(line);
+        self.record(Edit::Pushed(line));
     }
 
     /// The lines, in order.
@@ -254,7 +384,7 @@ impl Lines {
     /// a plugin that builds many lines of items it knows to be new. Two lines
     /// of one item make the answer malformed.
     pub fn push(&mut self, item: impl Code, benefit: Benefit) {
-        self.lines.push(Line {
+        self.append(Line {
             item: item.code(),
             benefit,
         });
@@ -268,8 +398,8 @@ impl Lines {
     pub fn set(&mut self, item: impl Code, benefit: Benefit) {
         let code = item.code();
         match self.position(code) {
-            Some(i) => self.lines[i].benefit = benefit,
-            None => self.lines.push(Line {
+            Some(i) => self.replace_at(i, benefit),
+            None => self.append(Line {
                 item: code,
                 benefit,
             }),
@@ -293,10 +423,10 @@ impl Lines {
         let code = item.code();
         match self.position(code) {
             Some(i) => {
-                let line = &mut self.lines[i];
-                line.benefit = line.benefit.join(&benefit).unwrap_or(benefit);
+                let have = self.lines[i].benefit;
+                self.replace_at(i, have.join(&benefit).unwrap_or(benefit));
             }
-            None => self.lines.push(Line {
+            None => self.append(Line {
                 item: code,
                 benefit,
             }),
@@ -310,11 +440,11 @@ impl Lines {
         let code = item.code();
         match self.position(code) {
             Some(i) => {
-                if let Benefit::MonthlyCash(have) = &mut self.lines[i].benefit {
-                    *have = have.saturating_add(fen);
+                if let Benefit::MonthlyCash(have) = self.lines[i].benefit {
+                    self.replace_at(i, Benefit::MonthlyCash(have.saturating_add(fen)));
                 }
             }
-            None => self.lines.push(Line {
+            None => self.append(Line {
                 item: code,
                 benefit: Benefit::MonthlyCash(fen),
             }),
@@ -331,7 +461,9 @@ impl Lines {
     /// this exists for extra items and for tests of the floor proof.
     pub fn remove(&mut self, item: impl Code) -> Option<Benefit> {
         let i = self.position(item.code())?;
-        Some(self.lines.remove(i).benefit)
+        let line = self.lines.remove(i);
+        self.record(Edit::Removed { at: i as u32, line });
+        Some(line.benefit)
     }
 
     /// Lines with a host code (baseline items the plugin did not name).
