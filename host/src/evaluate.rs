@@ -23,7 +23,6 @@ use crate::table::{AnswerTable, Outcome};
 use crate::text::escape;
 use jiff::civil::Date;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -86,8 +85,9 @@ pub enum BindError {
 pub struct Binding {
     /// Wire code of each catalogue item, by item index.
     code_of_item: Vec<ItemCode>,
-    /// Every code the plugin may answer with.
-    targets: HashMap<ItemCode, CodeTarget>,
+    /// Every code the plugin may answer with, sorted by code (a binary
+    /// search per answered line: a few dozen codes at most).
+    targets: Vec<(ItemCode, CodeTarget)>,
 }
 
 impl Binding {
@@ -102,7 +102,7 @@ impl Binding {
             });
         }
         let mut code_of_item: Vec<Option<ItemCode>> = vec![None; catalogue.items.len()];
-        let mut targets = HashMap::new();
+        let mut targets = std::collections::BTreeMap::new();
         for named in &description.baseline_items {
             let Some(index) = catalogue.item_index(&named.key) else {
                 return Err(BindError::UnknownBaselineItem {
@@ -147,7 +147,7 @@ impl Binding {
             .collect();
         Ok(Binding {
             code_of_item,
-            targets,
+            targets: targets.into_iter().collect(),
         })
     }
 
@@ -161,7 +161,11 @@ impl Binding {
 
     /// What a code stands for, if the plugin may use it.
     pub fn target(&self, code: ItemCode) -> Option<CodeTarget> {
-        self.targets.get(&code).copied()
+        self.targets
+            .binary_search_by_key(&code, |(c, _)| *c)
+            .ok()
+            .and_then(|at| self.targets.get(at))
+            .map(|(_, target)| *target)
     }
 
     /// Converts catalogue lines (item = catalogue index) to wire lines in place.
@@ -257,7 +261,7 @@ impl Binding {
             let code = self
                 .targets
                 .iter()
-                .find(|(_, t)| **t == CodeTarget::Extra(w[0].0))
+                .find(|(_, t)| *t == CodeTarget::Extra(w[0].0))
                 .map(|(c, _)| *c)
                 .unwrap_or_default();
             return Err(AnswerError::Duplicate { code });

@@ -65,6 +65,7 @@
 
 use crate::model::{
     Benefit, Category, DOMAIN_SIZE, FIELD_VALUES, ItemCode, Line, OneOff, Person, Quota, Voucher,
+    for_each_cell,
 };
 use crate::runtime::{BaselineItem, Description, ExtraItem};
 use sha2::{Digest, Sha256};
@@ -535,6 +536,23 @@ impl AnswerTable {
         self.cells.get(cell).copied().unwrap_or(0)
     }
 
+    /// The outcome id of every person, in domain order: entry `i` is
+    /// [`AnswerTable::id_at`] `i`, read through the same classes and cells
+    /// as every lookup, for all persons at once.
+    pub fn ids_in_order(&self) -> Vec<u16> {
+        let weight: [Vec<usize>; 8] = std::array::from_fn(|d| {
+            self.class_of[d]
+                .iter()
+                .map(|class| usize::from(*class) * self.stride[d])
+                .collect()
+        });
+        let mut out = Vec::with_capacity(DOMAIN_SIZE);
+        for_each_cell(&weight, |cell| {
+            out.push(self.cells.get(cell).copied().unwrap_or(0));
+        });
+        out
+    }
+
     /// What the component answered for person `p`.
     #[inline]
     pub fn outcome(&self, p: &Person) -> &Outcome {
@@ -685,16 +703,20 @@ fn classes(ids: &[u16]) -> [Vec<u8>; 8] {
         // fields before d, a block of `inner` consecutive persons.
         let inner: usize = FIELD_VALUES[d + 1..].iter().product();
         let outer: usize = FIELD_VALUES[..d].iter().product();
-        let column = |v: usize| {
-            (0..outer).flat_map(move |o| {
-                let start = (o * values + v) * inner;
-                ids[start..start + inner].iter().copied()
+        // Values r and v are interchangeable when their columns are equal:
+        // compared block by block as slices (a memory comparison each),
+        // stopping at the first difference.
+        let same = |r: usize, v: usize| {
+            (0..outer).all(|o| {
+                let a = (o * values + r) * inner;
+                let b = (o * values + v) * inner;
+                ids.get(a..a + inner) == ids.get(b..b + inner)
             })
         };
         let mut reps: Vec<usize> = Vec::new();
         let mut class_of = Vec::with_capacity(values);
         for v in 0..values {
-            let found = reps.iter().position(|r| column(*r).eq(column(v)));
+            let found = reps.iter().position(|r| same(*r, v));
             let class = found.unwrap_or_else(|| {
                 reps.push(v);
                 reps.len() - 1
@@ -1005,6 +1027,25 @@ mod tests {
         assert_eq!(table.class_counts(), [4, 2, 1, 1, 1, 1, 1, 1]);
         assert_eq!(table.cells(), 8);
         assert!(table.size() < 1024, "{}", table.size());
+    }
+
+    #[test]
+    fn ids_in_order_are_the_lookup_of_every_person() {
+        // Classes in inner fields too: living, disability, veteran.
+        let (ids, outcomes) = materialise(|p| {
+            let fen = u64::from(p.age / 10) * 100
+                + u64::from(p.living.bits() & 3) * 10
+                + p.disability.ordinal() as u64 % 2
+                + u64::from(p.veteran_entitled) * 1000;
+            Outcome::Lines(vec![cash(1, fen)])
+        });
+        let table = AnswerTable::build(PLUGIN, BASE, &description(), &ids, &outcomes).unwrap();
+        assert!(table.class_counts()[5] > 1 && table.class_counts()[7] > 1);
+        let in_order = table.ids_in_order();
+        assert_eq!(in_order.len(), DOMAIN_SIZE);
+        for (index, p) in Person::domain().enumerate() {
+            assert_eq!(in_order[index], table.id_of(&p), "{p:?}");
+        }
     }
 
     #[test]

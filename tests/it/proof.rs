@@ -219,6 +219,36 @@ fn a_lowered_tier_fails_with_the_smallest_person() {
     assert!(text.contains("age 90, hukou local"), "{text}");
 }
 
+/// The check runs over stretches of the domain, one per thread, merged in
+/// domain order; the second materialisation's runs are taken by whichever
+/// thread is free. Neither may show in the report.
+#[test]
+fn the_report_does_not_depend_on_the_number_of_threads() {
+    let without_timing = |report: &Report| {
+        let mut value = serde_json::to_value(report).unwrap();
+        let object = value.as_object_mut().unwrap();
+        object.remove("timing");
+        object.remove("threads");
+        value
+    };
+    for path in [fixtures::LOWERS_TIER, plugins::CIXI] {
+        let plugin = load(path);
+        let reports: Vec<_> = [1, 3]
+            .into_iter()
+            .map(|threads| {
+                let options = Options {
+                    threads,
+                    ..Options::default()
+                };
+                let proof = verify::verify(&plugin, baseline("330200"), &options, &|_, _| {});
+                without_timing(&proof.unwrap().report)
+            })
+            .collect();
+        assert_eq!(reports[0], reports[1], "{path}");
+        assert_eq!(reports[0], without_timing(&prove(path, "330200")), "{path}");
+    }
+}
+
 #[test]
 fn a_dropped_item_fails_only_at_that_age() {
     let report = prove(fixtures::DROPS_ITEM_AT_AGE, "330200");

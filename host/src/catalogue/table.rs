@@ -11,7 +11,7 @@
 use super::Catalogue;
 use super::chain::conditions;
 use super::predicate::{Cells, DIMS};
-use crate::model::{Line, MIN_AGE, Person};
+use crate::model::{DOMAIN_SIZE, Line, MIN_AGE, Person, for_each_cell};
 use std::collections::HashMap;
 
 /// The baseline lines of every person, interned: persons with the same
@@ -95,6 +95,22 @@ impl BaselineTable {
         self.cell_set.get(cell).copied().unwrap_or(0)
     }
 
+    /// The number of every person's line set, in domain order: entry `i`
+    /// is [`BaselineTable::set_of`] the person at index `i`.
+    pub fn sets_in_order(&self) -> Vec<u32> {
+        let weight: [Vec<usize>; 8] = std::array::from_fn(|d| {
+            self.class_of[d]
+                .iter()
+                .map(|class| *class as usize * self.stride[d])
+                .collect()
+        });
+        let mut out = Vec::with_capacity(DOMAIN_SIZE);
+        for_each_cell(&weight, |cell| {
+            out.push(self.cell_set.get(cell).copied().unwrap_or(0));
+        });
+        out
+    }
+
     /// The distinct line sets, by number (items as catalogue indices).
     pub fn sets(&self) -> &[Vec<Line>] {
         &self.sets
@@ -118,7 +134,6 @@ impl BaselineTable {
 mod tests {
     use super::*;
     use crate::catalogue::Library;
-    use crate::model::DOMAIN_SIZE;
     use std::path::Path;
 
     #[test]
@@ -129,8 +144,11 @@ mod tests {
         for catalogue in library.catalogues() {
             let table = BaselineTable::new(catalogue);
             assert!(table.cells() < DOMAIN_SIZE / 10, "{}", catalogue.label());
-            for index in 0..DOMAIN_SIZE {
+            let in_order = table.sets_in_order();
+            assert_eq!(in_order.len(), DOMAIN_SIZE);
+            for (index, set) in in_order.iter().enumerate() {
                 let person = Person::from_index(index).unwrap();
+                assert_eq!(*set, table.set_of(&person), "{person:?}");
                 lines.clear();
                 catalogue.lines_into(&person, &mut lines);
                 assert_eq!(table.lines_of(&person), lines.as_slice(), "{person:?}");

@@ -294,14 +294,14 @@ impl Codes {
 /// Checks and converts one answer: at most `max_lines` lines, declared codes,
 /// each item once, well-formed benefits.
 pub(crate) fn answer(
-    field: &str,
+    field: &dyn Fn() -> String,
     lines: &[Line],
     codes: &Codes,
     limits: &Limits,
 ) -> Result<Vec<Line>, CallError> {
     if lines.len() > limits.max_lines {
         return Err(CallError::malformed(
-            field,
+            field(),
             format!(
                 "{} lines, over the limit of {}",
                 lines.len(),
@@ -314,19 +314,19 @@ pub(crate) fn answer(
         let line = *l;
         if !codes.allows(line.item) {
             return Err(CallError::malformed(
-                format!("{field}[{i}].item"),
+                format!("{}[{i}].item", field()),
                 format!("item code {} is not declared in the description", line.item),
             ));
         }
         if out.iter().any(|o: &Line| o.item == line.item) {
             return Err(CallError::malformed(
-                format!("{field}[{i}].item"),
+                format!("{}[{i}].item", field()),
                 format!("item code {} appears twice", line.item),
             ));
         }
-        line.benefit
-            .check()
-            .map_err(|problem| CallError::malformed(format!("{field}[{i}].benefit"), problem))?;
+        line.benefit.check().map_err(|problem| {
+            CallError::malformed(format!("{}[{i}].benefit", field()), problem)
+        })?;
         out.push(line);
     }
     Ok(out)
@@ -362,7 +362,7 @@ mod tests {
         limits: &Limits,
     ) -> Result<Vec<Line>, CallError> {
         let lines: Vec<Line> = lines.iter().map(wit::line_from_wit).collect();
-        answer(field, &lines, codes, limits)
+        answer(&|| field.to_string(), &lines, codes, limits)
     }
 
     fn desc() -> w::Description {

@@ -192,7 +192,9 @@ impl Bindings {
                 Ok(answer.map(|lines| lines.iter().map(v0_1_0::line_from_wit).collect()))
             }
             Bindings::V0_2(_) => {
-                let mut raw = self.evaluate_batch(store, &[baseline.to_vec()], &[(*who, 0)])?;
+                // Domain indices are below 1,171,200, so they fit a u32.
+                let index = who.index() as u32;
+                let mut raw = self.evaluate_indexed(store, &[baseline.to_vec()], &[index], &[0])?;
                 if let Some((_, message)) = raw.errors.pop() {
                     return Ok(Err(message));
                 }
@@ -206,21 +208,35 @@ impl Bindings {
     }
 
     /// A batch: `baselines` are the distinct baseline line-sets, `persons`
-    /// pairs each person with the index of theirs.
-    pub(crate) fn evaluate_batch<T>(
+    /// the persons' domain indices and `baseline_of` the index of each
+    /// person's set in `baselines` (the shape of 0.2.0's `batch`; 0.1.0
+    /// gets each person's record, decoded from the index).
+    pub(crate) fn evaluate_indexed<T>(
         &self,
         store: &mut Store<T>,
         baselines: &[Vec<Line>],
-        persons: &[(Person, u32)],
+        persons: &[u32],
+        baseline_of: &[u32],
     ) -> wasmtime::Result<RawAnswers> {
+        if persons.len() != baseline_of.len() {
+            return Err(wasmtime::format_err!(
+                "{} persons with {} baseline numbers",
+                persons.len(),
+                baseline_of.len()
+            ));
+        }
         match self {
             Bindings::V0_1(b) => {
+                let mut pairs = Vec::with_capacity(persons.len());
+                for (index, set) in persons.iter().zip(baseline_of) {
+                    let person = Person::from_index(*index as usize).ok_or_else(|| {
+                        wasmtime::format_err!("person index {index} is not in the domain")
+                    })?;
+                    pairs.push((v0_1_0::person(&person), *set));
+                }
                 let work = v0_1_0::wit::Batch {
                     baselines: sets_to_wit(baselines, v0_1_0::line_to_wit),
-                    persons: persons
-                        .iter()
-                        .map(|(p, set)| (v0_1_0::person(p), *set))
-                        .collect(),
+                    persons: pairs,
                 };
                 let raw = b
                     .qingdan_county_county()
@@ -234,11 +250,10 @@ impl Bindings {
                 ))
             }
             Bindings::V0_2(b) => {
-                // Domain indices are below 1,171,200, so they fit a u32.
                 let work = v0_2_0::wit::Batch {
                     baselines: sets_to_wit(baselines, v0_2_0::line_to_wit),
-                    persons: persons.iter().map(|(p, _)| p.index() as u32).collect(),
-                    baseline_of: persons.iter().map(|(_, set)| *set).collect(),
+                    persons: persons.to_vec(),
+                    baseline_of: baseline_of.to_vec(),
                 };
                 let raw = b
                     .qingdan_county_county()
