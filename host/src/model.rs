@@ -258,30 +258,40 @@ const RADIX: [usize; 8] = [
 pub const DOMAIN_SIZE: usize =
     RADIX[0] * RADIX[1] * RADIX[2] * RADIX[3] * RADIX[4] * RADIX[5] * RADIX[6] * RADIX[7];
 
-/// Calls `f` with the cell of every person of the domain, in domain order,
-/// for a table that splits each field's values into classes: `weight[d][v]`
-/// is what value `v` of field `d` adds to the cell number (its class times
-/// the field's stride). This is the lookup [`Person::digits`] followed by
-/// a sum of weights, done for all persons at once by nested loops (a few
-/// milliseconds for the whole domain, where decoding every index costs
-/// tens).
-pub fn for_each_cell(weight: &[Vec<usize>; 8], mut f: impl FnMut(usize)) {
-    fn level(weight: &[Vec<usize>; 8], d: usize, base: usize, f: &mut impl FnMut(usize)) {
-        match weight.get(d) {
-            Some(values) if d + 1 < weight.len() => {
-                for w in values {
-                    level(weight, d + 1, base + w, f);
-                }
+/// Every person's entry of a table that splits each field's values into
+/// classes, in domain order: `weight(d, v)` is what value `v` of field `d`
+/// adds to the cell number (its class times the field's stride), `cells`
+/// the table's entry per cell. This is the lookup [`Person::digits`]
+/// followed by a sum of weights, done for all persons at once by nested
+/// loops (a few milliseconds for the whole domain, where decoding every
+/// index costs tens).
+pub fn in_domain_order<T: Copy + Default>(
+    weight: impl Fn(usize, usize) -> usize,
+    cells: &[T],
+) -> Vec<T> {
+    fn level<T: Copy + Default>(
+        weights: &[Vec<usize>; 8],
+        d: usize,
+        base: usize,
+        cells: &[T],
+        out: &mut Vec<T>,
+    ) {
+        let Some(values) = weights.get(d) else {
+            return;
+        };
+        for w in values {
+            if d + 1 < weights.len() {
+                level(weights, d + 1, base + w, cells, out);
+            } else {
+                out.push(cells.get(base + w).copied().unwrap_or_default());
             }
-            Some(values) => {
-                for w in values {
-                    f(base + w);
-                }
-            }
-            None => {}
         }
     }
-    level(weight, 0, 0, &mut f);
+    let weights: [Vec<usize>; 8] =
+        std::array::from_fn(|d| (0..RADIX[d]).map(|v| weight(d, v)).collect());
+    let mut out = Vec::with_capacity(DOMAIN_SIZE);
+    level(&weights, 0, 0, cells, &mut out);
+    out
 }
 
 impl Person {

@@ -65,7 +65,7 @@
 
 use crate::model::{
     Benefit, Category, DOMAIN_SIZE, FIELD_VALUES, ItemCode, Line, OneOff, Person, Quota, Voucher,
-    for_each_cell,
+    in_domain_order,
 };
 use crate::runtime::{BaselineItem, Description, ExtraItem};
 use sha2::{Digest, Sha256};
@@ -540,17 +540,8 @@ impl AnswerTable {
     /// [`AnswerTable::id_at`] `i`, read through the same classes and cells
     /// as every lookup, for all persons at once.
     pub fn ids_in_order(&self) -> Vec<u16> {
-        let weight: [Vec<usize>; 8] = std::array::from_fn(|d| {
-            self.class_of[d]
-                .iter()
-                .map(|class| usize::from(*class) * self.stride[d])
-                .collect()
-        });
-        let mut out = Vec::with_capacity(DOMAIN_SIZE);
-        for_each_cell(&weight, |cell| {
-            out.push(self.cells.get(cell).copied().unwrap_or(0));
-        });
-        out
+        let class = |d: usize, v: usize| self.class_of[d].get(v).map_or(0, |c| usize::from(*c));
+        in_domain_order(|d, v| class(d, v) * self.stride[d], &self.cells)
     }
 
     /// What the component answered for person `p`.

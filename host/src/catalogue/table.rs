@@ -11,7 +11,7 @@
 use super::Catalogue;
 use super::chain::conditions;
 use super::predicate::{Cells, DIMS};
-use crate::model::{DOMAIN_SIZE, Line, MIN_AGE, Person, for_each_cell};
+use crate::model::{Line, MIN_AGE, Person, in_domain_order};
 use std::collections::HashMap;
 
 /// The baseline lines of every person, interned: persons with the same
@@ -98,17 +98,8 @@ impl BaselineTable {
     /// The number of every person's line set, in domain order: entry `i`
     /// is [`BaselineTable::set_of`] the person at index `i`.
     pub fn sets_in_order(&self) -> Vec<u32> {
-        let weight: [Vec<usize>; 8] = std::array::from_fn(|d| {
-            self.class_of[d]
-                .iter()
-                .map(|class| *class as usize * self.stride[d])
-                .collect()
-        });
-        let mut out = Vec::with_capacity(DOMAIN_SIZE);
-        for_each_cell(&weight, |cell| {
-            out.push(self.cell_set.get(cell).copied().unwrap_or(0));
-        });
-        out
+        let class = |d: usize, v: usize| self.class_of[d].get(v).map_or(0, |c| *c as usize);
+        in_domain_order(|d, v| class(d, v) * self.stride[d], &self.cell_set)
     }
 
     /// The distinct line sets, by number (items as catalogue indices).
@@ -134,6 +125,7 @@ impl BaselineTable {
 mod tests {
     use super::*;
     use crate::catalogue::Library;
+    use crate::model::DOMAIN_SIZE;
     use std::path::Path;
 
     #[test]

@@ -193,9 +193,9 @@ impl Line {
             Benefit::Right => (4, 0, 0, 0),
         };
         // The figures folded into one word (rotated apart so that equal
-        // figures in different places do not cancel), then one mix: the
-        // mixes chain from line to line, so fewer of them is what makes a
-        // long answer quick to hash. Equal lines always hash equal; what
+        // figures in different places do not cancel), then two mixes where
+        // there were four: the mixes chain from line to line, so fewer of
+        // them is what makes a long answer quick to hash. Equal lines always hash equal; what
         // little folding adds to collisions costs a comparison, never a
         // wrong answer.
         let word = (u64::from(self.item) << 8 | tag) ^ a.rotate_left(16) ^ b.rotate_left(40) ^ c;
