@@ -1093,6 +1093,14 @@ fn add(figures: &mut Figures, benefit: &Benefit, n: u64) {
 }
 
 /// Sums the counted pairs into the per-item impact.
+///
+/// The baseline side of a pair is its line set, read from the baseline
+/// table (the same lines [`evaluate::evaluate`] gives without a county:
+/// both come from [`Catalogue::lines_into`]'s tiers); the county side is the
+/// guard's merge of that set with the pair's answer, evaluated once per
+/// pair, on every core when there are many pairs. The sums are taken in
+/// pair order whatever the number of threads, so a report is the same on
+/// any machine.
 pub fn impact(ctx: &Context<'_>, counts: &Counts) -> Impact {
     let mut items: Vec<ItemImpact> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
@@ -1118,15 +1126,22 @@ pub fn impact(ctx: &Context<'_>, counts: &Counts) -> Impact {
             .map_or("right", |t| t.benefit.kind().key());
         slot(&item.key, &item.name, kind, &mut items);
     }
-    let mut pairs: Vec<(&u64, &(u64, Person))> = counts.pairs.iter().collect();
-    pairs.sort_by_key(|(k, _)| **k);
-    for (_, (n, person)) in pairs {
-        let base = ctx.evaluate(person, false);
-        for l in &base.lines {
-            let i = slot(&l.item, &l.name, l.benefit.kind().key(), &mut items);
+    let mut pairs: Vec<(u64, u64, Person)> = counts
+        .pairs
+        .iter()
+        .map(|(k, (n, p))| (*k, *n, *p))
+        .collect();
+    pairs.sort_unstable_by_key(|(k, _, _)| *k);
+    let county = county_sides(ctx, &pairs);
+    for ((pair, n, _), county) in pairs.iter().zip(county) {
+        let set = (pair >> 16) as usize;
+        for l in ctx.baseline.sets().get(set).map_or(&[][..], Vec::as_slice) {
+            let Some(item) = ctx.catalogue.items.get(usize::from(l.item)) else {
+                continue;
+            };
+            let i = slot(&item.key, &item.name, l.benefit.kind().key(), &mut items);
             add(&mut items[i].baseline, &l.benefit, *n);
         }
-        let county = ctx.evaluate(person, true);
         for l in &county.lines {
             let i = slot(&l.item, &l.name, l.benefit.kind().key(), &mut items);
             add(&mut items[i].county, &l.benefit, *n);
@@ -1154,6 +1169,40 @@ pub fn impact(ctx: &Context<'_>, counts: &Counts) -> Impact {
         county_monthly_fen: items.iter().map(|i| i.county.monthly_fen).sum(),
         items,
     }
+}
+
+/// Pairs at which [`county_sides`] starts a thread of its own.
+const PAIRS_PER_THREAD: usize = 256;
+
+/// The county evaluation of each pair (in the order given), on as many
+/// threads as there are cores and pairs to share.
+fn county_sides(ctx: &Context<'_>, pairs: &[(u64, u64, Person)]) -> Vec<evaluate::Evaluation> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(pairs.len() / PAIRS_PER_THREAD)
+        .max(1);
+    let evaluate_all = |part: &[(u64, u64, Person)]| -> Vec<evaluate::Evaluation> {
+        part.iter().map(|(_, _, p)| ctx.evaluate(p, true)).collect()
+    };
+    if threads == 1 {
+        return evaluate_all(pairs);
+    }
+    let per = pairs.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = pairs
+            .chunks(per)
+            .map(|part| scope.spawn(move || evaluate_all(part)))
+            .collect();
+        let mut out = Vec::with_capacity(pairs.len());
+        for handle in handles {
+            match handle.join() {
+                Ok(done) => out.extend(done),
+                // A panic in an evaluation is a bug: it goes on here.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
 }
 
 impl std::fmt::Display for Impact {
