@@ -974,13 +974,16 @@ pub struct LineView {
     /// Why.
     pub reason: String,
     /// The item's legal basis.
-    pub legal_basis: String,
+    #[schema(value_type = String)]
+    pub legal_basis: crate::text::Shared,
     /// 服务内容
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub content: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub content: Option<crate::text::Shared>,
     /// 服务标准
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub standard: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub standard: Option<crate::text::Shared>,
     /// Whether the line is the city's or the county's.
     pub source: String,
 }

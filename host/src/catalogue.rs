@@ -16,6 +16,7 @@
 //! - `error`: [`CatalogueError`] (file, line, column, field, problem).
 
 use crate::model::{Benefit, BenefitKind, Category, Line, Person, Shortfall, dominates};
+use crate::text::Shared;
 use jiff::civil::Date;
 use serde::Serialize;
 use std::fmt;
@@ -213,7 +214,7 @@ pub struct Item {
     /// Category.
     pub category: Category,
     /// Legal basis as written in the list.
-    pub legal_basis: String,
+    pub legal_basis: Shared,
     /// The list sets no figure: a lower list must give *some* line for this
     /// item to every eligible person. Evaluates to [`Benefit::Right`].
     pub presence_only: bool,
@@ -224,14 +225,14 @@ pub struct Item {
     /// The benefit, by tier; exactly one tier holds for every eligible person.
     pub tiers: Vec<Tier>,
     /// 服务内容: what the service consists of, in the list's words.
-    pub content: Option<String>,
+    pub content: Option<Shared>,
     /// 服务标准: the standard the service follows, with any national
     /// standard it references (e.g. GB/T 43153-2023).
-    pub standard: Option<String>,
+    pub standard: Option<Shared>,
     /// 支出责任: who pays.
-    pub funding: Option<String>,
+    pub funding: Option<Shared>,
     /// 责任单位: the responsible departments, the lead one first.
-    pub department: Option<String>,
+    pub department: Option<Shared>,
     compiled: Compiled,
 }
 

@@ -20,7 +20,7 @@ use crate::catalogue::{self, Catalogue};
 use crate::model::{Benefit, Category, HOST_CODES_FROM, ItemCode, Line, Person, Shortfall};
 use crate::runtime::{CallError, Description};
 use crate::table::{AnswerTable, Outcome};
-use crate::text::escape;
+use crate::text::{Shared, escape};
 use jiff::civil::Date;
 use serde::Serialize;
 use std::fmt;
@@ -303,19 +303,19 @@ pub struct ResultLine {
     /// Why the person has the line.
     pub reason: String,
     /// The legal basis of the item.
-    pub legal_basis: String,
+    pub legal_basis: Shared,
     /// 服务内容, when the list states it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub content: Option<String>,
+    pub content: Option<Shared>,
     /// 服务标准, when the list states it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub standard: Option<String>,
+    pub standard: Option<Shared>,
     /// 支出责任, when the list states it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub funding: Option<String>,
+    pub funding: Option<Shared>,
     /// 责任单位, when the list states it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub department: Option<String>,
+    pub department: Option<Shared>,
 }
 
 /// The four descriptive columns of a list, with their headings, for
@@ -660,7 +660,7 @@ pub fn evaluate(
             baseline: None,
             status: Status::CountyExtra,
             reason: format!("an extra item of {county_name}"),
-            legal_basis: extra.legal_basis.clone(),
+            legal_basis: extra.legal_basis.as_str().into(),
             content: None,
             standard: None,
             funding: None,

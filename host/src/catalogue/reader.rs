@@ -17,6 +17,7 @@ use crate::model::{
     Ability, Assistance, Benefit, BenefitKind, Category, Disability, Hukou, LivingFlag, MAX_AGE,
     MIN_AGE, OneOff, Person, Quota, Voucher,
 };
+use crate::text::Shared;
 use jiff::civil::Date;
 use std::ops::Range;
 use std::path::Path;
@@ -891,10 +892,10 @@ impl Reader<'_> {
             )
         });
         let legal_basis = self.req_string(t, &span, &path, "legal-basis");
-        let content = self.opt_string(t, &path, "content");
-        let standard = self.opt_string(t, &path, "standard");
-        let funding = self.opt_string(t, &path, "funding");
-        let department = self.opt_string(t, &path, "department");
+        let content = self.opt_string(t, &path, "content").map(Shared::from);
+        let standard = self.opt_string(t, &path, "standard").map(Shared::from);
+        let funding = self.opt_string(t, &path, "funding").map(Shared::from);
+        let department = self.opt_string(t, &path, "department").map(Shared::from);
         let eligibility = self
             .required(t, &span, &path, "eligibility")
             .and_then(|e| self.predicate(e, &join_path(&path, "eligibility")));
@@ -965,7 +966,7 @@ impl Reader<'_> {
             key: key?,
             name: name?,
             category: category?,
-            legal_basis: legal_basis?,
+            legal_basis: legal_basis?.into(),
             presence_only: presence_only?,
             eligibility,
             kind: kind?,

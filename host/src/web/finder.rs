@@ -195,9 +195,9 @@ pub async fn page(
                             tag_class,
                             source: l.source,
                             reason: l.reason,
-                            legal_basis: l.legal_basis,
-                            content: l.content.unwrap_or_default(),
-                            standard: l.standard.unwrap_or_default(),
+                            legal_basis: l.legal_basis.to_string(),
+                            content: l.content.as_deref().unwrap_or_default().to_string(),
+                            standard: l.standard.as_deref().unwrap_or_default().to_string(),
                         }
                     })
                     .collect(),

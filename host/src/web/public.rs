@@ -135,11 +135,11 @@ fn item_row(item: &Item) -> ItemRow {
         category: item.category.chinese(),
         target: words::eligibility(&item.eligibility),
         benefit: benefit_words(item),
-        content: item.content.clone().unwrap_or_default(),
-        standard: item.standard.clone().unwrap_or_default(),
-        funding: item.funding.clone().unwrap_or_default(),
-        department: item.department.clone().unwrap_or_default(),
-        legal_basis: item.legal_basis.clone(),
+        content: item.content.as_deref().unwrap_or_default().to_string(),
+        standard: item.standard.as_deref().unwrap_or_default().to_string(),
+        funding: item.funding.as_deref().unwrap_or_default().to_string(),
+        department: item.department.as_deref().unwrap_or_default().to_string(),
+        legal_basis: item.legal_basis.to_string(),
     }
 }
 
@@ -165,25 +165,29 @@ pub fn differences(old: &Catalogue, new: &Catalogue) -> Vec<String> {
             ("待遇", benefit_words(before), benefit_words(item)),
             (
                 "服务内容",
-                before.content.clone().unwrap_or_default(),
-                item.content.clone().unwrap_or_default(),
+                before.content.as_deref().unwrap_or_default().to_string(),
+                item.content.as_deref().unwrap_or_default().to_string(),
             ),
             (
                 "服务标准",
-                before.standard.clone().unwrap_or_default(),
-                item.standard.clone().unwrap_or_default(),
+                before.standard.as_deref().unwrap_or_default().to_string(),
+                item.standard.as_deref().unwrap_or_default().to_string(),
             ),
             (
                 "支出责任",
-                before.funding.clone().unwrap_or_default(),
-                item.funding.clone().unwrap_or_default(),
+                before.funding.as_deref().unwrap_or_default().to_string(),
+                item.funding.as_deref().unwrap_or_default().to_string(),
             ),
             (
                 "责任单位",
-                before.department.clone().unwrap_or_default(),
-                item.department.clone().unwrap_or_default(),
+                before.department.as_deref().unwrap_or_default().to_string(),
+                item.department.as_deref().unwrap_or_default().to_string(),
             ),
-            ("依据", before.legal_basis.clone(), item.legal_basis.clone()),
+            (
+                "依据",
+                before.legal_basis.to_string(),
+                item.legal_basis.to_string(),
+            ),
         ];
         for (heading, a, b) in fields {
             if a != b {
