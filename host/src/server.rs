@@ -264,10 +264,82 @@ pub struct CachedAnswer {
     pub incident: Option<Incident>,
 }
 
+/// The served answer bodies, in two generations of at most half of
+/// [`ANSWER_CACHE_BYTES`] each. New bodies go to the current generation;
+/// when it is full it becomes the previous one and the previous one is
+/// dropped. A body found in the previous generation moves to the current
+/// one, so an answer asked for again and again survives every turn, where
+/// a cache emptied whole when full lost it among one-off answers (a sweep
+/// over a population, say) and computed it again: the clock's second
+/// chance, kept cheap enough for a lookup under one lock.
 #[derive(Debug, Default)]
 struct AnswerCache {
-    map: HashMap<String, Arc<CachedAnswer>>,
+    current: HashMap<String, Arc<CachedAnswer>>,
+    previous: HashMap<String, Arc<CachedAnswer>>,
+    /// Bytes of the current generation, as [`answer_size`] counts them.
     bytes: usize,
+    /// Bytes of the previous generation.
+    previous_bytes: usize,
+}
+
+/// What one generation of the answer cache holds at most.
+const ANSWER_GENERATION_BYTES: usize = ANSWER_CACHE_BYTES / 2;
+
+impl AnswerCache {
+    /// The body kept under `key`. One found in the previous generation
+    /// moves to the current one; the generation it replaces, if that move
+    /// filled the current one, is returned to be dropped outside the lock.
+    fn get(
+        &mut self,
+        key: &str,
+    ) -> (
+        Option<Arc<CachedAnswer>>,
+        Option<HashMap<String, Arc<CachedAnswer>>>,
+    ) {
+        if let Some(found) = self.current.get(key) {
+            return (Some(Arc::clone(found)), None);
+        }
+        let Some((key, found)) = self.previous.remove_entry(key) else {
+            return (None, None);
+        };
+        let size = answer_size(&key, &found);
+        self.previous_bytes = self.previous_bytes.saturating_sub(size);
+        let dropped = self.keep(key, Arc::clone(&found), size);
+        (Some(found), dropped)
+    }
+
+    /// Keeps a body of `size` bytes; returns the generation dropped to make
+    /// room, if any.
+    fn keep(
+        &mut self,
+        key: String,
+        answer: Arc<CachedAnswer>,
+        size: usize,
+    ) -> Option<HashMap<String, Arc<CachedAnswer>>> {
+        let mut dropped = None;
+        if self.bytes + size > ANSWER_GENERATION_BYTES {
+            dropped = Some(std::mem::replace(
+                &mut self.previous,
+                std::mem::take(&mut self.current),
+            ));
+            self.previous_bytes = self.bytes;
+            self.bytes = 0;
+        }
+        if size <= ANSWER_GENERATION_BYTES {
+            // The same answer kept twice (two requests that missed at
+            // once) is counted once.
+            let replaced = self.current.get(&key).map(|old| answer_size(&key, old));
+            self.bytes = self.bytes + size - replaced.unwrap_or(0);
+            self.current.insert(key, answer);
+        }
+        dropped
+    }
+
+    /// Bytes held in both generations.
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.bytes + self.previous_bytes
+    }
 }
 
 /// An evaluation with the version that served it and any incident.
@@ -816,25 +888,25 @@ impl App {
 
     /// A served answer body from the answer cache.
     pub fn cached_answer(&self, key: &str) -> Option<Arc<CachedAnswer>> {
-        self.answers
-            .lock()
-            .ok()
-            .and_then(|c| c.map.get(key).cloned())
+        let (found, dropped) = match self.answers.lock() {
+            Ok(mut c) => c.get(key),
+            Err(_) => (None, None),
+        };
+        // A generation turned out is freed after the lock is released.
+        drop(dropped);
+        found
     }
 
-    /// Keeps a served answer body; the cache is emptied when it would
-    /// exceed [`ANSWER_CACHE_BYTES`].
+    /// Keeps a served answer body (see [`AnswerCache`]: at most
+    /// [`ANSWER_CACHE_BYTES`] in all).
     pub fn keep_answer(&self, mut key: String, answer: CachedAnswer) {
         key.shrink_to_fit();
-        if let Ok(mut c) = self.answers.lock() {
-            let size = answer_size(&key, &answer);
-            if c.bytes + size > ANSWER_CACHE_BYTES {
-                c.map.clear();
-                c.bytes = 0;
-            }
-            c.bytes += size;
-            c.map.insert(key, Arc::new(answer));
-        }
+        let size = answer_size(&key, &answer);
+        let dropped = match self.answers.lock() {
+            Ok(mut c) => c.keep(key, Arc::new(answer), size),
+            Err(_) => None,
+        };
+        drop(dropped);
     }
 
     /// Runs `f` with the population context of a county on a date: its
@@ -1112,4 +1184,72 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing the requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(bytes: usize) -> Arc<CachedAnswer> {
+        Arc::new(CachedAnswer {
+            body: vec![b'x'; bytes].into(),
+            version: Some(1),
+            version_label: "1".into(),
+            clamps: 0,
+            incident: None,
+        })
+    }
+
+    fn keep(c: &mut AnswerCache, key: &str, bytes: usize) {
+        let a = answer(bytes);
+        let size = answer_size(key, &a);
+        let _ = c.keep(key.to_string(), a, size);
+    }
+
+    #[test]
+    fn an_answer_asked_for_again_survives_a_sweep_of_one_off_answers() {
+        let mut c = AnswerCache::default();
+        keep(&mut c, "hot", 4_000);
+        // Ten times the cache's bytes of answers asked for once, the hot
+        // one asked for between them.
+        for i in 0..(10 * ANSWER_CACHE_BYTES / 4_000) {
+            keep(&mut c, &format!("sweep {i}"), 4_000);
+            if i % 1_000 == 0 {
+                assert!(c.get("hot").0.is_some(), "lost after {i} one-off answers");
+            }
+            assert!(c.bytes() <= ANSWER_CACHE_BYTES, "{} bytes kept", c.bytes());
+        }
+        assert!(c.get("hot").0.is_some());
+        // A one-off answer from long ago is gone.
+        assert!(c.get("sweep 0").0.is_none());
+        assert!(c.current.len() + c.previous.len() > 1_000);
+    }
+
+    #[test]
+    fn the_bytes_counted_are_the_bytes_kept() {
+        let mut c = AnswerCache::default();
+        keep(&mut c, "a", 100);
+        keep(&mut c, "a", 100);
+        keep(&mut c, "b", 200);
+        let counted = |c: &AnswerCache| {
+            let sum = |m: &HashMap<String, Arc<CachedAnswer>>| {
+                m.iter().map(|(k, a)| answer_size(k, a)).sum::<usize>()
+            };
+            (c.bytes, c.previous_bytes) == (sum(&c.current), sum(&c.previous))
+        };
+        assert!(counted(&c));
+        for i in 0..(ANSWER_GENERATION_BYTES / 5_000 + 10) {
+            keep(&mut c, &format!("{i}"), 5_000);
+        }
+        assert!(counted(&c));
+        // "a" and "b" went to the previous generation at the turn; one
+        // found there moves back and is counted where it now is.
+        assert!(c.get("a").0.is_some());
+        assert!(c.current.contains_key("a") && !c.previous.contains_key("a"));
+        assert!(counted(&c));
+        // An answer larger than a generation is not kept.
+        keep(&mut c, "huge", ANSWER_GENERATION_BYTES);
+        assert!(c.get("huge").0.is_none());
+        assert!(counted(&c));
+    }
 }
