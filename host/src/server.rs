@@ -274,13 +274,16 @@ pub struct CachedAnswer {
 /// chance, kept cheap enough for a lookup under one lock.
 #[derive(Debug, Default)]
 struct AnswerCache {
-    current: HashMap<String, Arc<CachedAnswer>>,
-    previous: HashMap<String, Arc<CachedAnswer>>,
+    current: Generation,
+    previous: Generation,
     /// Bytes of the current generation, as [`answer_size`] counts them.
     bytes: usize,
     /// Bytes of the previous generation.
     previous_bytes: usize,
 }
+
+/// One generation of the answer cache: bodies by key.
+type Generation = HashMap<String, Arc<CachedAnswer>>;
 
 /// What one generation of the answer cache holds at most.
 const ANSWER_GENERATION_BYTES: usize = ANSWER_CACHE_BYTES / 2;
@@ -289,13 +292,7 @@ impl AnswerCache {
     /// The body kept under `key`. One found in the previous generation
     /// moves to the current one; the generation it replaces, if that move
     /// filled the current one, is returned to be dropped outside the lock.
-    fn get(
-        &mut self,
-        key: &str,
-    ) -> (
-        Option<Arc<CachedAnswer>>,
-        Option<HashMap<String, Arc<CachedAnswer>>>,
-    ) {
+    fn get(&mut self, key: &str) -> (Option<Arc<CachedAnswer>>, Option<Generation>) {
         if let Some(found) = self.current.get(key) {
             return (Some(Arc::clone(found)), None);
         }
@@ -310,12 +307,7 @@ impl AnswerCache {
 
     /// Keeps a body of `size` bytes; returns the generation dropped to make
     /// room, if any.
-    fn keep(
-        &mut self,
-        key: String,
-        answer: Arc<CachedAnswer>,
-        size: usize,
-    ) -> Option<HashMap<String, Arc<CachedAnswer>>> {
+    fn keep(&mut self, key: String, answer: Arc<CachedAnswer>, size: usize) -> Option<Generation> {
         let mut dropped = None;
         if self.bytes + size > ANSWER_GENERATION_BYTES {
             dropped = Some(std::mem::replace(
