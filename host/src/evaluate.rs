@@ -660,7 +660,7 @@ pub fn evaluate(
             baseline: None,
             status: Status::CountyExtra,
             reason: format!("an extra item of {county_name}"),
-            legal_basis: extra.legal_basis.as_str().into(),
+            legal_basis: extra.legal_basis.clone().into(),
             content: None,
             standard: None,
             funding: None,

@@ -316,14 +316,11 @@ impl<'a> Context<'a> {
         (set << 16) | answer
     }
 
-    /// The full evaluation for a person (baseline alone, or with the table).
-    pub fn evaluate(&self, p: &Person, county: bool) -> evaluate::Evaluation {
-        match (county, self.served) {
-            (true, Some(served)) => {
-                evaluate::evaluate(self.catalogue, County::Table(served), p, self.as_of)
-            }
-            _ => evaluate::evaluate(self.catalogue, County::None, p, self.as_of),
-        }
+    /// The full evaluation for a person: with the county's table, or the
+    /// baseline alone when there is none.
+    pub fn evaluate(&self, p: &Person) -> evaluate::Evaluation {
+        let county = self.served.map_or(County::None, County::Table);
+        evaluate::evaluate(self.catalogue, county, p, self.as_of)
     }
 }
 
@@ -1182,7 +1179,7 @@ fn county_sides(ctx: &Context<'_>, pairs: &[(u64, u64, Person)]) -> Vec<evaluate
         .min(pairs.len() / PAIRS_PER_THREAD)
         .max(1);
     let evaluate_all = |part: &[(u64, u64, Person)]| -> Vec<evaluate::Evaluation> {
-        part.iter().map(|(_, _, p)| ctx.evaluate(p, true)).collect()
+        part.iter().map(|(_, _, p)| ctx.evaluate(p)).collect()
     };
     if threads == 1 {
         return evaluate_all(pairs);
@@ -1305,7 +1302,7 @@ pub struct Entitlement {
 
 /// Every entitlement of a person (cached per domain person by the caller).
 pub fn entitlements(ctx: &Context<'_>, p: &Person) -> Vec<Entitlement> {
-    ctx.evaluate(p, true)
+    ctx.evaluate(p)
         .lines
         .into_iter()
         .map(|l| Entitlement {

@@ -307,7 +307,12 @@ impl AnswerCache {
 
     /// Keeps a body of `size` bytes; returns the generation dropped to make
     /// room, if any.
+    /// An answer larger than a generation is not kept (and turns nothing
+    /// out).
     fn keep(&mut self, key: String, answer: Arc<CachedAnswer>, size: usize) -> Option<Generation> {
+        if size > ANSWER_GENERATION_BYTES {
+            return None;
+        }
         let mut dropped = None;
         if self.bytes + size > ANSWER_GENERATION_BYTES {
             dropped = Some(std::mem::replace(
@@ -317,13 +322,11 @@ impl AnswerCache {
             self.previous_bytes = self.bytes;
             self.bytes = 0;
         }
-        if size <= ANSWER_GENERATION_BYTES {
-            // The same answer kept twice (two requests that missed at
-            // once) is counted once.
-            let replaced = self.current.get(&key).map(|old| answer_size(&key, old));
-            self.bytes = self.bytes + size - replaced.unwrap_or(0);
-            self.current.insert(key, answer);
-        }
+        // The same answer kept twice (two requests that missed at once) is
+        // counted once.
+        let replaced = self.current.get(&key).map(|old| answer_size(&key, old));
+        self.bytes = self.bytes + size - replaced.unwrap_or(0);
+        self.current.insert(key, answer);
         dropped
     }
 

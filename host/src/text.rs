@@ -183,13 +183,13 @@ mod tests {
 /// evaluation's time (an allocation and a copy each, from memory a host
 /// with thousands of lists rarely has in cache). Cloning one is a count.
 /// Serialised as a plain string.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Shared(std::sync::Arc<str>);
 
 impl Shared {
-    /// The text.
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// The text of an optional field, empty when absent (for display).
+    pub fn or_empty(text: Option<&Shared>) -> String {
+        text.map_or_else(String::new, ToString::to_string)
     }
 }
 
@@ -200,33 +200,9 @@ impl std::ops::Deref for Shared {
     }
 }
 
-impl AsRef<str> for Shared {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
 impl From<String> for Shared {
     fn from(s: String) -> Shared {
         Shared(s.into())
-    }
-}
-
-impl From<&str> for Shared {
-    fn from(s: &str) -> Shared {
-        Shared(s.into())
-    }
-}
-
-impl PartialEq<str> for Shared {
-    fn eq(&self, other: &str) -> bool {
-        &*self.0 == other
-    }
-}
-
-impl PartialEq<&str> for Shared {
-    fn eq(&self, other: &&str) -> bool {
-        &*self.0 == *other
     }
 }
 

@@ -7,6 +7,7 @@ use super::auth::{Viewer, acts_for, require};
 use super::{AppState, Chrome, PageError, render, words};
 use crate::model::{Ability, Assistance, Disability, Hukou, Living, LivingFlag, Person};
 use crate::store::Role;
+use crate::text::Shared;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -196,8 +197,8 @@ pub async fn page(
                             source: l.source,
                             reason: l.reason,
                             legal_basis: l.legal_basis.to_string(),
-                            content: l.content.as_deref().unwrap_or_default().to_string(),
-                            standard: l.standard.as_deref().unwrap_or_default().to_string(),
+                            content: Shared::or_empty(l.content.as_ref()),
+                            standard: Shared::or_empty(l.standard.as_ref()),
                         }
                     })
                     .collect(),

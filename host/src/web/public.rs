@@ -8,6 +8,7 @@ use super::auth::Viewer;
 use super::{AppState, Chrome, PageError, render, review, words};
 use crate::catalogue::{Catalogue, Item};
 use crate::model::Benefit;
+use crate::text::Shared;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -135,10 +136,10 @@ fn item_row(item: &Item) -> ItemRow {
         category: item.category.chinese(),
         target: words::eligibility(&item.eligibility),
         benefit: benefit_words(item),
-        content: item.content.as_deref().unwrap_or_default().to_string(),
-        standard: item.standard.as_deref().unwrap_or_default().to_string(),
-        funding: item.funding.as_deref().unwrap_or_default().to_string(),
-        department: item.department.as_deref().unwrap_or_default().to_string(),
+        content: Shared::or_empty(item.content.as_ref()),
+        standard: Shared::or_empty(item.standard.as_ref()),
+        funding: Shared::or_empty(item.funding.as_ref()),
+        department: Shared::or_empty(item.department.as_ref()),
         legal_basis: item.legal_basis.to_string(),
     }
 }
@@ -165,23 +166,23 @@ pub fn differences(old: &Catalogue, new: &Catalogue) -> Vec<String> {
             ("待遇", benefit_words(before), benefit_words(item)),
             (
                 "服务内容",
-                before.content.as_deref().unwrap_or_default().to_string(),
-                item.content.as_deref().unwrap_or_default().to_string(),
+                Shared::or_empty(before.content.as_ref()),
+                Shared::or_empty(item.content.as_ref()),
             ),
             (
                 "服务标准",
-                before.standard.as_deref().unwrap_or_default().to_string(),
-                item.standard.as_deref().unwrap_or_default().to_string(),
+                Shared::or_empty(before.standard.as_ref()),
+                Shared::or_empty(item.standard.as_ref()),
             ),
             (
                 "支出责任",
-                before.funding.as_deref().unwrap_or_default().to_string(),
-                item.funding.as_deref().unwrap_or_default().to_string(),
+                Shared::or_empty(before.funding.as_ref()),
+                Shared::or_empty(item.funding.as_ref()),
             ),
             (
                 "责任单位",
-                before.department.as_deref().unwrap_or_default().to_string(),
-                item.department.as_deref().unwrap_or_default().to_string(),
+                Shared::or_empty(before.department.as_ref()),
+                Shared::or_empty(item.department.as_ref()),
             ),
             (
                 "依据",
