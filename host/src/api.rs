@@ -960,9 +960,11 @@ pub struct ReplayRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LineView {
     /// Item key.
-    pub item: String,
+    #[schema(value_type = String)]
+    pub item: crate::text::Shared,
     /// Chinese name.
-    pub name: String,
+    #[schema(value_type = String)]
+    pub name: crate::text::Shared,
     /// Category.
     pub category: Category,
     /// `baseline`, `raised`, `county-extra` or `clamped`.
@@ -985,7 +987,8 @@ pub struct LineView {
     #[schema(value_type = Option<String>)]
     pub standard: Option<crate::text::Shared>,
     /// Whether the line is the city's or the county's.
-    pub source: String,
+    #[schema(value_type = String)]
+    pub source: crate::text::Shared,
 }
 
 /// What an elder is entitled to.
@@ -1015,14 +1018,16 @@ pub struct EvaluateResponse {
 
 pub(crate) fn response(county: &str, answer: Answer) -> EvaluateResponse {
     let e = answer.evaluation;
-    let county_name = e.plugin.as_ref().map(|p| p.county_name.clone());
+    let city = crate::text::Shared::from(e.baseline.name.as_str());
+    let county_name =
+        crate::text::Shared::from(e.plugin.as_ref().map_or("", |p| p.county_name.as_str()));
     let lines = e
         .lines
         .into_iter()
         .map(|l| LineView {
             source: match l.status {
-                Status::Baseline | Status::Clamped => e.baseline.name.clone(),
-                Status::Raised | Status::CountyExtra => county_name.clone().unwrap_or_default(),
+                Status::Baseline | Status::Clamped => city.clone(),
+                Status::Raised | Status::CountyExtra => county_name.clone(),
             },
             item: l.item,
             name: l.name,
@@ -1092,6 +1097,55 @@ fn exact(body: serde_json::Result<Vec<u8>>) -> serde_json::Result<Vec<u8>> {
     })
 }
 
+/// The body `POST /v1/counties/{code}/evaluate` serves for `person` on
+/// `as_of` once the caller is admitted: from the answer cache, or computed
+/// under the decision of the current snapshot and kept. The route's whole
+/// work but HTTP and the counters, so that a benchmark can measure it in
+/// process.
+pub fn served_answer(
+    app: &App,
+    code: &str,
+    person: &Person,
+    as_of: Date,
+) -> Result<Arc<crate::server::CachedAnswer>, ApiError> {
+    // One snapshot decides what serves; the answer is a function of that
+    // decision and the person, so its body is kept and served again.
+    let snapshot = app.snapshot();
+    let decision = app.decide(&snapshot, code, as_of).map_err(|e| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "no_baseline",
+            &e.to_string(),
+            Some("as_of"),
+        )
+    })?;
+    let key = decision.key(person, as_of);
+    Ok(match app.cached_answer(&key) {
+        Some(cached) => {
+            if let Some(incident) = &cached.incident
+                && incident.kind != "no-plugin"
+            {
+                app.record_incident(code, cached.version, incident);
+            }
+            cached
+        }
+        None => {
+            let answer = app.answer(&decision, code, person, as_of);
+            let kept = Arc::new(crate::server::CachedAnswer {
+                version: answer.version,
+                version_label: crate::metrics::version_label(answer.version),
+                clamps: answer.evaluation.clamps.len(),
+                incident: answer.incident.clone(),
+                body: exact(serde_json::to_vec(&response(code, answer)))
+                    .map_err(|e| ApiError::internal(&e))?
+                    .into(),
+            });
+            app.keep_answer(key, Arc::clone(&kept));
+            kept
+        }
+    })
+}
+
 /// What an elder is entitled to in a county on a date, served from the
 /// answer table in force under the guard.
 #[utoipa::path(post, path = "/v1/counties/{code}/evaluate", tag = "evaluation",
@@ -1114,42 +1168,7 @@ async fn evaluate(
     )?;
     let person = normalized(body.person)?;
     let as_of = body.as_of.unwrap_or_else(crate::server::today);
-    // One snapshot decides what serves; the answer is a function of that
-    // decision and the person, so its body is kept and served again.
-    let snapshot = app.snapshot();
-    let decision = app.decide(&snapshot, &code, as_of).map_err(|e| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "no_baseline",
-            &e.to_string(),
-            Some("as_of"),
-        )
-    })?;
-    let key = decision.key(&code, &person, as_of);
-    let cached = match app.cached_answer(&key) {
-        Some(cached) => {
-            if let Some(incident) = &cached.incident
-                && incident.kind != "no-plugin"
-            {
-                app.record_incident(&code, cached.version, incident);
-            }
-            cached
-        }
-        None => {
-            let answer = app.answer(&decision, &code, &person, as_of);
-            let kept = crate::server::CachedAnswer {
-                version: answer.version,
-                version_label: crate::metrics::version_label(answer.version),
-                clamps: answer.evaluation.clamps.len(),
-                incident: answer.incident.clone(),
-                body: exact(serde_json::to_vec(&response(&code, answer)))
-                    .map_err(|e| ApiError::internal(&e))?
-                    .into(),
-            };
-            app.keep_answer(key, kept.clone());
-            Arc::new(kept)
-        }
-    };
+    let cached = served_answer(&app, &code, &person, as_of)?;
     let version = &cached.version_label;
     app.metrics
         .evaluation(&code, version, started.elapsed(), cached.clamps);

@@ -208,9 +208,9 @@ pub struct Tier {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Item {
     /// Stable key shared across levels, e.g. `old-age-allowance`.
-    pub key: String,
+    pub key: Shared,
     /// Chinese name.
-    pub name: String,
+    pub name: Shared,
     /// Category.
     pub category: Category,
     /// Legal basis as written in the list.
@@ -473,7 +473,7 @@ impl Catalogue {
 
     /// Whether the edition is in force on `date`.
     pub fn in_force(&self, date: Date) -> bool {
-        date >= self.effective_from && self.effective_to.is_none_or(|to| date <= to)
+        period_covers(self.effective_from, self.effective_to, date)
     }
 
     /// Whether this edition's period overlaps `other`'s.
@@ -482,6 +482,12 @@ impl Catalogue {
             |a: &Catalogue, b: &Catalogue| a.effective_to.is_some_and(|to| to < b.effective_from);
         !ends_before(self, other) && !ends_before(other, self)
     }
+}
+
+/// Whether a period from `from` to `to` (open-ended without one), both
+/// days included, covers `date`: the rule of [`Catalogue::in_force`].
+pub fn period_covers(from: Date, to: Option<Date>, date: Date) -> bool {
+    date >= from && to.is_none_or(|to| date <= to)
 }
 
 /// A set of catalogues: every edition of every jurisdiction loaded.
@@ -734,6 +740,13 @@ impl Library {
     /// Every catalogue, ordered by level, code and start date.
     pub fn catalogues(&self) -> &[Catalogue] {
         &self.catalogues
+    }
+
+    /// The positions in [`Library::catalogues`] of the editions of
+    /// `code`, in order of their first day (the order
+    /// [`Library::in_force`] tries them in).
+    pub fn positions(&self, code: &str) -> &[usize] {
+        self.by_code.get(code).map_or(&[], Vec::as_slice)
     }
 
     /// The edition of `code` in force on `date`.

@@ -289,9 +289,9 @@ pub enum Status {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ResultLine {
     /// Item key.
-    pub item: String,
+    pub item: Shared,
     /// Chinese name.
-    pub name: String,
+    pub name: Shared,
     /// Category.
     pub category: Category,
     /// What the person gets.
@@ -433,6 +433,12 @@ pub enum ServeError {
 pub struct Served {
     table: Arc<AnswerTable>,
     binding: Binding,
+    /// The table's digest as bytes, for the answer cache's keys.
+    identity: [u8; 32],
+    /// The plugin as every evaluation names it, made once: its texts sit
+    /// together here rather than across the table's description, which
+    /// with thousands of tables in one host is rarely in cache.
+    plugin: PluginRef,
 }
 
 impl Served {
@@ -448,7 +454,25 @@ impl Served {
             });
         }
         let binding = Binding::new(catalogue, table.description())?;
-        Ok(Served { table, binding })
+        let identity = crate::table::digest_identity(table.digest());
+        let d = table.description();
+        let plugin = PluginRef {
+            digest: table.plugin_digest().to_string(),
+            county_code: d.county_code.clone(),
+            county_name: d.county_name.clone(),
+            table: Some(table.digest().to_string()),
+        };
+        Ok(Served {
+            table,
+            binding,
+            identity,
+            plugin,
+        })
+    }
+
+    /// The table's digest as bytes.
+    pub fn identity(&self) -> [u8; 32] {
+        self.identity
     }
 
     /// The table.
@@ -457,13 +481,7 @@ impl Served {
     }
 
     fn plugin_ref(&self) -> PluginRef {
-        let d = self.table.description();
-        PluginRef {
-            digest: self.table.plugin_digest().to_string(),
-            county_code: d.county_code.clone(),
-            county_name: d.county_name.clone(),
-            table: Some(self.table.digest().to_string()),
-        }
+        self.plugin.clone()
     }
 }
 
@@ -589,7 +607,7 @@ pub fn evaluate(
         }
     };
     let description = served.table.description();
-    let county_name = &description.county_name;
+    let county_name = &served.plugin.county_name;
     for b in &explained {
         let item = &catalogue.items[b.item];
         let county = read.county_line(b.item);
@@ -610,7 +628,7 @@ pub fn evaluate(
             }
             Err(shortfall) => {
                 evaluation.clamps.push(Clamp {
-                    item: item.key.clone(),
+                    item: item.key.to_string(),
                     baseline: b.benefit,
                     county,
                     shortfall,
@@ -653,8 +671,8 @@ pub fn evaluate(
             continue;
         };
         evaluation.lines.push(ResultLine {
-            item: extra.key.clone(),
-            name: extra.name.clone(),
+            item: extra.key.as_str().into(),
+            name: extra.name.as_str().into(),
             category: extra.category,
             benefit: *benefit,
             baseline: None,

@@ -296,6 +296,11 @@ impl Register {
         &self.entries
     }
 
+    /// The position of `code` among [`Register::entries`].
+    pub fn position(&self, code: &str) -> Option<usize> {
+        self.index.get(code).copied()
+    }
+
     /// The entry of `code`.
     pub fn get(&self, code: &str) -> Option<&Entry> {
         self.index.get(code).map(|i| &self.entries[*i])

@@ -165,7 +165,7 @@ impl Token {
 
 /// The lifecycle state stored for a version. What readers see also
 /// depends on the activations ([`Shown`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stored {
     /// Uploaded; being validated, compiled and proven.

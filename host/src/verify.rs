@@ -1777,8 +1777,8 @@ fn check_table(
         .enumerate()
         .filter(|(_, (count, _))| *count > 0)
         .map(|(item, (count, smallest))| ItemFailure {
-            item: catalogue.items[item].key.clone(),
-            name: catalogue.items[item].name.clone(),
+            item: catalogue.items[item].key.to_string(),
+            name: catalogue.items[item].name.to_string(),
             persons: count,
             counterexamples: smallest
                 .into_iter()
@@ -1806,8 +1806,8 @@ fn check_table(
                 .map(|e| (e.key.clone(), e.name.clone()))
                 .unwrap_or_default(),
             _ => (
-                catalogue.items[item].key.clone(),
-                catalogue.items[item].name.clone(),
+                catalogue.items[item].key.to_string(),
+                catalogue.items[item].name.to_string(),
             ),
         };
         let change = Change {

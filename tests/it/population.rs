@@ -85,7 +85,7 @@ fn the_impact_by_pairs_is_the_impact_person_by_person() {
     for p in &all {
         let base = qingdan::evaluate::evaluate(catalogue, County::None, p, as_of);
         for l in &base.lines {
-            let e = expected.entry(l.item.clone()).or_default();
+            let e = expected.entry(l.item.to_string()).or_default();
             e.0 += 1;
             if let Benefit::MonthlyCash { fen } = l.benefit {
                 e.1 += fen;
@@ -93,7 +93,7 @@ fn the_impact_by_pairs_is_the_impact_person_by_person() {
         }
         let county = qingdan::evaluate::evaluate(catalogue, County::Table(&served), p, as_of);
         for l in &county.lines {
-            let e = expected.entry(l.item.clone()).or_default();
+            let e = expected.entry(l.item.to_string()).or_default();
             e.2 += 1;
             if let Benefit::MonthlyCash { fen } = l.benefit {
                 e.3 += fen;

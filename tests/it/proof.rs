@@ -385,7 +385,7 @@ fn halving_a_batch_that_keeps_running_out_is_bounded() {
 fn lines_of(e: &evaluate::Evaluation) -> Vec<(String, Benefit, Status)> {
     e.lines
         .iter()
-        .map(|l| (l.item.clone(), l.benefit, l.status))
+        .map(|l| (l.item.to_string(), l.benefit, l.status))
         .collect()
 }
 
@@ -495,7 +495,7 @@ fn guarded_is_baseline(path: &str, kind: &str) {
     let benefits = |e: &evaluate::Evaluation| {
         e.lines
             .iter()
-            .map(|l| (l.item.clone(), l.benefit, l.status))
+            .map(|l| (l.item.to_string(), l.benefit, l.status))
             .collect::<Vec<_>>()
     };
     assert_eq!(benefits(&guarded), benefits(&plain), "{path}");

@@ -46,6 +46,22 @@ pub fn read_response(reader: &mut BufReader<TcpStream>, body: &mut Vec<u8>) -> u
     status
 }
 
+/// Sends each of `requests` once, in order, over one connection (to fill
+/// the server's answer cache before a measurement); every answer must be
+/// `200`.
+pub fn send_each(addr: SocketAddr, requests: &[Vec<u8>]) {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut body = Vec::new();
+    for request in requests {
+        writer.write_all(request).unwrap();
+        let status = read_response(&mut reader, &mut body);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+}
+
 /// What one measurement saw.
 pub struct Measured {
     /// Requests answered.

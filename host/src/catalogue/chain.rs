@@ -389,8 +389,8 @@ fn report(
         .zip(counts.into_iter().zip(examples))
         .filter(|(_, (persons, _))| *persons > 0)
         .map(|(item, (persons, examples))| ItemFailure {
-            item: item.key.clone(),
-            name: item.name.clone(),
+            item: item.key.to_string(),
+            name: item.name.to_string(),
             covers: item.eligibility.to_string(),
             persons,
             examples,

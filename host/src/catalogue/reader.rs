@@ -963,8 +963,8 @@ impl Reader<'_> {
             return None;
         }
         let item = Item {
-            key: key?,
-            name: name?,
+            key: key?.into(),
+            name: name?.into(),
             category: category?,
             legal_basis: legal_basis?.into(),
             presence_only: presence_only?,
@@ -1311,7 +1311,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Catalogue, CatalogueError
             if let Some((item, tiers, span, path)) =
                 r.item(iv, i, source.as_ref().unwrap_or(&fallback))
             {
-                if let Some((_, j)) = seen.iter().find(|(k, _)| *k == item.key) {
+                if let Some((_, j)) = seen.iter().find(|(k, _)| item.key == *k) {
                     let at = match iv.get_ref() {
                         DeValue::Table(t) => get(t, "key").map_or(span.clone(), |k| k.span()),
                         _ => span.clone(),
@@ -1326,7 +1326,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Catalogue, CatalogueError
                     );
                     continue;
                 }
-                seen.push((item.key.clone(), i));
+                seen.push((item.key.to_string(), i));
                 r.check_tiers(&item, &tiers, &path);
                 items.push(item);
             }

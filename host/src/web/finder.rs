@@ -188,13 +188,13 @@ pub async fn page(
                     .map(|l| {
                         let (tag, tag_class) = tag_words(l.tag);
                         Row {
-                            name: l.name,
+                            name: l.name.to_string(),
                             category: l.category.chinese(),
                             benefit: l.benefit.to_string(),
                             baseline: l.baseline.map(|b| b.to_string()).unwrap_or_default(),
                             tag,
                             tag_class,
-                            source: l.source,
+                            source: l.source.to_string(),
                             reason: l.reason,
                             legal_basis: l.legal_basis.to_string(),
                             content: Shared::or_empty(l.content.as_ref()),

@@ -132,7 +132,7 @@ fn benefit_words(item: &Item) -> String {
 
 fn item_row(item: &Item) -> ItemRow {
     ItemRow {
-        name: item.name.clone(),
+        name: item.name.to_string(),
         category: item.category.chinese(),
         target: words::eligibility(&item.eligibility),
         benefit: benefit_words(item),
@@ -157,7 +157,7 @@ pub fn differences(old: &Catalogue, new: &Catalogue) -> Vec<String> {
             continue;
         };
         let fields: [(&str, String, String); 8] = [
-            ("名称", before.name.clone(), item.name.clone()),
+            ("名称", before.name.to_string(), item.name.to_string()),
             (
                 "服务对象",
                 words::eligibility(&before.eligibility),
