@@ -433,7 +433,7 @@ pub const ANSWER_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Memory of one cached answer beyond its texts, as the cache counts it:
 /// an allowance for the map's slot, the `Arc` and the record, and the
-/// allocator's headers of its four allocations (an estimate; with the
+/// allocator's headers of its allocations (the key is held in the slot) (an estimate; with the
 /// cache full, `--bench counties` still measures about 1.75× its bytes in
 /// RSS, the allocator's per-thread arenas keeping what it frees).
 const ANSWER_ENTRY_OVERHEAD: usize = 256;
