@@ -12,7 +12,12 @@
 //! ([`Served`]). The snapshot is immutable and replaced whole per county
 //! after a change is committed (`RwLock<Arc<…>>`, the lock held only to
 //! clone the `Arc`), so a reader sees the old state or the new one, never
-//! a mixture and never neither.
+//! a mixture and never neither. Each snapshot also holds a plan per
+//! county, derived from its catalogues and the county's serving state and
+//! replaced with them, from which a request's decision (the baseline
+//! edition in force, the version in force, its table) is read with one
+//! lookup; anything a plan does not cover is read from the snapshot
+//! directly, and a test holds the two readings equal.
 //!
 //! # Never an error instead of benefits
 //!
