@@ -12,7 +12,8 @@
 //!   the closed-loop load generator of `--bench server`), for one county in
 //!   force, and for the 3,000 with the requests spread uniformly over them;
 //!   p99 of the many over p99 of the one, against the 1.2 target;
-//! - the same in process, without HTTP: the route's work
+//! - the same in process, without HTTP: the decision and answer key
+//!   alone (`Snapshot::decide`, `Decision::key`), the route's work
 //!   (`api::served_answer`: decision, answer key, answer cache, and on a
 //!   miss the evaluation and its JSON body), and every answer computed
 //!   (`App::evaluate`, no cache), which shows what reading a county's data
@@ -185,6 +186,9 @@ fn mix(counties: &[String], kind: Mix) -> Vec<(String, Person)> {
 /// What is measured in process.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Work {
+    /// `Snapshot::decide` and `Decision::key`: what serves the county on
+    /// the date, and the answer's key.
+    Decide,
     /// `qingdan::api::served_answer`: the evaluate route's work once the
     /// caller is admitted (decision, answer key, answer cache, and on a
     /// miss the evaluation and its JSON body), without HTTP.
@@ -197,6 +201,7 @@ enum Work {
 impl Work {
     fn key(self) -> &'static str {
         match self {
+            Work::Decide => "decide",
             Work::Served => "served",
             Work::Evaluate => "evaluate",
         }
@@ -204,6 +209,7 @@ impl Work {
 
     fn label(self) -> &'static str {
         match self {
+            Work::Decide => "decision and answer key (`Snapshot::decide`)",
             Work::Served => "the route's work (`api::served_answer`)",
             Work::Evaluate => "every answer computed (`App::evaluate`)",
         }
@@ -764,8 +770,8 @@ fn parent() {
     let mut b = spawn_child("serve", &dir, &many_dir, None, seconds);
     // In process first, host after host in each round:
     // best[work][host][mix].
-    let works = [Work::Served, Work::Evaluate];
-    let mut in_process = [[[(f64::INFINITY, f64::INFINITY); 2]; 2]; 2];
+    let works = [Work::Decide, Work::Served, Work::Evaluate];
+    let mut in_process = [[[(f64::INFINITY, f64::INFINITY); 2]; 2]; 3];
     for _ in 0..ROUNDS {
         for (w, work) in works.iter().enumerate() {
             for m in 0..2 {
@@ -1008,10 +1014,10 @@ fn child() {
     while std::io::stdin().read_line(&mut line).unwrap_or(0) > 0 {
         let mut words = line.split_whitespace();
         if words.next() == Some("in-process") {
-            let served = words.next() == Some("served");
+            let work = words.next().unwrap().to_string();
             let m: usize = words.next().unwrap().parse().unwrap();
             let pairs = &pairs[m];
-            if served && m == 0 {
+            if work == "served" && m == 0 {
                 // The one-person mix asks again: every distinct answer
                 // once into the cache first, as over HTTP.
                 let mut seen = std::collections::HashSet::new();
@@ -1028,12 +1034,21 @@ fn child() {
                 let (county, person) = &pairs[k % pairs.len()];
                 k += 1;
                 let t = Instant::now();
-                if served {
-                    let body = qingdan::api::served_answer(&app, county, person, today).unwrap();
-                    std::hint::black_box(body);
-                } else {
-                    let answer = app.evaluate(county, person, today).unwrap();
-                    std::hint::black_box(answer);
+                match work.as_str() {
+                    "decide" => {
+                        let snapshot = app.snapshot();
+                        let decision = snapshot.decide(county, today).unwrap();
+                        std::hint::black_box(decision.key(person, today));
+                    }
+                    "served" => {
+                        let body =
+                            qingdan::api::served_answer(&app, county, person, today).unwrap();
+                        std::hint::black_box(body);
+                    }
+                    _ => {
+                        let answer = app.evaluate(county, person, today).unwrap();
+                        std::hint::black_box(answer);
+                    }
                 }
                 times.push(t.elapsed());
             }

@@ -230,6 +230,16 @@ impl Caller {
 
 // ----- path parameters -----
 
+/// A county with no baseline on the date asked for.
+pub(crate) fn no_baseline(e: crate::register::BaselineError) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "no_baseline",
+        &e.to_string(),
+        Some("as_of"),
+    )
+}
+
 pub(crate) fn county_of(app: &App, code: &str) -> Result<(), ApiError> {
     use crate::register::BaselineError;
     match app.register().county(code) {
@@ -1111,14 +1121,7 @@ pub fn served_answer(
     // One snapshot decides what serves; the answer is a function of that
     // decision and the person, so its body is kept and served again.
     let snapshot = app.snapshot();
-    let decision = app.decide(&snapshot, code, as_of).map_err(|e| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "no_baseline",
-            &e.to_string(),
-            Some("as_of"),
-        )
-    })?;
+    let decision = snapshot.decide(code, as_of).map_err(no_baseline)?;
     let key = decision.key(person, as_of);
     Ok(match app.cached_answer(&key) {
         Some(cached) => {

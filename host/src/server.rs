@@ -188,7 +188,7 @@ pub struct Snapshot {
 }
 
 /// What deciding a county's answer reads, found with one lookup by the
-/// county's code ([`App::decide`]).
+/// county's code ([`Snapshot::decide`]).
 ///
 /// With thousands of counties in one host, each request's county is
 /// rarely in the processor's caches, and the decision used to walk the
@@ -198,7 +198,7 @@ pub struct Snapshot {
 /// with one county and 2.9 µs with 3,000. A plan holds the same facts side
 /// by side: it is derived from the snapshot's catalogues and the county's
 /// serving state and replaced with them, so it can never disagree with
-/// them, and [`App::decide`] falls back to reading them directly for
+/// them, and [`Snapshot::decide`] falls back to reading them directly for
 /// anything a plan does not cover.
 #[derive(Clone, Debug)]
 struct Plan {
@@ -344,9 +344,11 @@ impl Snapshot {
         self.plans.get(&code_number(county)?)
     }
 
-    /// What serves `county` on `as_of` (see [`App::decide`]): read from
-    /// the county's plan, or directly ([`Snapshot::decide_directly`]) for
-    /// anything a plan does not cover, the errors among them.
+    /// What serves `county` on `as_of`: the baseline edition in force, the
+    /// version in force and its table. Read from the county's plan, or
+    /// directly ([`Snapshot::decide_directly`]) for anything a plan does
+    /// not cover, the errors among them (a county not in the register, not
+    /// a county, with no list in force).
     pub fn decide(
         &self,
         county: &str,
@@ -437,10 +439,11 @@ pub const TABLE_BATCH: usize = 64;
 pub const ANSWER_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Memory of one cached answer beyond its texts, as the cache counts it:
-/// an allowance for the map's slot, the `Arc` and the record, and the
-/// allocator's headers of its allocations (the key is held in the slot) (an estimate; with the
-/// cache full, `--bench counties` still measures about 1.75× its bytes in
-/// RSS, the allocator's per-thread arenas keeping what it frees).
+/// an allowance for the map's slot (which holds the key), the `Arc` and
+/// the record, and the allocator's headers of its allocations (an
+/// estimate; with the cache full, `--bench counties` still measures about
+/// 1.75× its bytes in RSS, the allocator's per-thread arenas keeping what
+/// it frees).
 const ANSWER_ENTRY_OVERHEAD: usize = 256;
 
 /// What one cached answer holds in memory, as the cache counts it against
@@ -1029,22 +1032,11 @@ impl App {
         as_of: Date,
     ) -> Result<Answer, crate::register::BaselineError> {
         let snapshot = self.snapshot();
-        let decision = self.decide(&snapshot, county, as_of)?;
+        let decision = snapshot.decide(county, as_of)?;
         Ok(self.answer(&decision, county, person, as_of))
     }
 
-    /// What serves a county on a date in a snapshot: its baseline edition
-    /// and the version in force.
-    pub fn decide<'a>(
-        &'a self,
-        snapshot: &'a Snapshot,
-        county: &str,
-        as_of: Date,
-    ) -> Result<Decision<'a>, crate::register::BaselineError> {
-        snapshot.decide(county, as_of)
-    }
-
-    /// The answer under a decision (see [`App::decide`]).
+    /// The answer under a decision (see [`Snapshot::decide`]).
     pub fn answer(
         &self,
         decision: &Decision<'_>,
@@ -1170,26 +1162,15 @@ impl App {
         f: impl FnOnce(&crate::population::Context<'_>) -> Result<T, crate::api::ApiError>,
     ) -> Result<T, crate::api::ApiError> {
         let snapshot = self.snapshot();
-        let catalogues = &snapshot.catalogues;
-        let baseline = catalogues
-            .register
-            .baseline_for(&catalogues.library, county, as_of)
-            .map_err(|e| {
-                crate::api::ApiError::new(
-                    axum::http::StatusCode::CONFLICT,
-                    "no_baseline",
-                    &e.to_string(),
-                    Some("as_of"),
-                )
-            })?;
-        let date = as_of.to_string();
-        let served = snapshot.counties.get(county).and_then(|s| {
-            crate::store::in_force(&s.activations, &date)
-                .and_then(|a| s.versions.get(&a.version))
-                .filter(|v| v.stored == Stored::Approved)
-                .and_then(|v| v.served.get(&baseline.digest))
-        });
-        let ctx = crate::population::Context::new(baseline, served.map(|s| s.as_ref()), as_of);
+        let decision = snapshot
+            .decide(county, as_of)
+            .map_err(crate::api::no_baseline)?;
+        // A suspended or rolled-back version serves the baseline alone.
+        let served = decision
+            .servable
+            .filter(|v| v.stored == Stored::Approved)
+            .and(decision.table);
+        let ctx = crate::population::Context::new(decision.baseline, served, as_of);
         f(&ctx)
     }
 

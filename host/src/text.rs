@@ -212,12 +212,6 @@ impl From<&str> for Shared {
     }
 }
 
-impl PartialEq<str> for Shared {
-    fn eq(&self, other: &str) -> bool {
-        *self.0 == *other
-    }
-}
-
 impl PartialEq<&str> for Shared {
     fn eq(&self, other: &&str) -> bool {
         *self.0 == **other
